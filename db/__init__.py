@@ -1,0 +1,1 @@
+"""Database layer shared by the API, the workers and the migrations."""

@@ -1,0 +1,1 @@
+"""velotrain: a training service that compares the VeLO learned optimizer with Adam."""

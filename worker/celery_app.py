@@ -1,0 +1,34 @@
+"""The Celery application shared by the API (to enqueue) and the workers.
+
+This module must stay free of JAX imports: the API process imports it, and JAX is not
+safe to fork, so it is imported only inside the task that trains.
+"""
+
+from celery import Celery
+
+from velotrain.settings import Settings, get_settings
+
+RUN_JOB_TASK = "velotrain.run_job"
+# Redis redelivers an unacknowledged message after the visibility timeout; it must
+# exceed the longest job, or a long job runs twice.
+VISIBILITY_TIMEOUT_SECONDS = 24 * 3600
+
+
+def make_celery(settings: Settings) -> Celery:
+    settings.ensure_data_dir()
+    app = Celery("velotrain", broker=settings.resolved_broker_url)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue=settings.job_queue,
+        task_routes={RUN_JOB_TASK: {"queue": settings.job_queue}},
+        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS},
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        task_ignore_result=True,
+    )
+    return app
+
+
+app = make_celery(get_settings())
