@@ -1,0 +1,61 @@
+"""Define the plain configuration of one training run.
+
+Pure Python like the catalog, so callers can validate a run without importing JAX.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from velo_core import catalog
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Describes one training run of a preset model on a bundled dataset.
+
+    Attributes:
+        dataset: a name from `catalog.DATASETS`.
+        model: a name from `catalog.MODELS` that supports `dataset`.
+        hidden_sizes: units per hidden layer of `mlp`; None means the default.
+        use_velo: train with VeLO instead of Adam.
+        epochs: passes over the training split.
+        batch_size: "full" (one optimizer step per epoch) or samples per step.
+        learning_rate: Adam's learning rate; VeLO has none and ignores it.
+        validation_split: fraction of the samples held out, in (0, 0.5].
+        seed: seeds the split, the initial weights and the minibatch order.
+        velo_weights: VeLO weights file; None means the installed default.
+    """
+
+    dataset: str = "digits"
+    model: str = "mlp"
+    hidden_sizes: tuple[int, ...] | None = None
+    use_velo: bool = False
+    epochs: int = catalog.DEFAULT_EPOCHS
+    batch_size: int | str = catalog.DEFAULT_BATCH_SIZE
+    learning_rate: float = catalog.DEFAULT_LEARNING_RATE
+    validation_split: float = catalog.DEFAULT_VALIDATION_SPLIT
+    seed: int = catalog.DEFAULT_SEED
+    velo_weights: str | None = None
+
+    def __post_init__(self) -> None:
+        catalog.check_model_for_dataset(self.model, self.dataset)
+        catalog.check_hidden_sizes(self.model, self.hidden_sizes)
+        if self.hidden_sizes is not None:
+            object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+        if not isinstance(self.use_velo, bool):
+            raise ValueError(
+                f"use_velo must be True or False. Received: use_velo={self.use_velo!r}"
+            )
+        catalog.check_epochs(self.epochs)
+        catalog.check_batch_size(self.batch_size)
+        catalog.check_learning_rate(self.learning_rate)
+        catalog.check_validation_split(self.validation_split)
+        catalog.check_seed(self.seed)
+
+    @property
+    def resolved_hidden_sizes(self) -> tuple[int, ...] | None:
+        """Returns the hidden sizes `mlp` is built with; None for other presets."""
+        if self.model != "mlp":
+            return None
+        return self.hidden_sizes or catalog.DEFAULT_HIDDEN_SIZES
