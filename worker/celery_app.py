@@ -14,6 +14,14 @@ RUN_JOB_TASK = "velotrain.run_job"
 VISIBILITY_TIMEOUT_SECONDS = 24 * 3600
 
 
+def broker_transport_options(broker_url: str) -> dict:
+    """Return transport options for Redis or for kombu's SQLAlchemy transport."""
+    if broker_url.startswith("sqla+"):
+        # Passed to SQLAlchemy's create_engine: wait for SQLite's write lock.
+        return {"connect_args": {"timeout": 30}}
+    return {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS}
+
+
 def make_celery(settings: Settings) -> Celery:
     settings.ensure_data_dir()
     app = Celery("velotrain", broker=settings.resolved_broker_url)
@@ -23,7 +31,7 @@ def make_celery(settings: Settings) -> Celery:
         worker_prefetch_multiplier=1,
         task_default_queue=settings.job_queue,
         task_routes={RUN_JOB_TASK: {"queue": settings.job_queue}},
-        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS},
+        broker_transport_options=broker_transport_options(settings.resolved_broker_url),
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         task_ignore_result=True,

@@ -1,0 +1,1 @@
+"""The velotrain REST API (FastAPI). It never imports JAX."""

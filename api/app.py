@@ -1,0 +1,36 @@
+"""Build the FastAPI application."""
+
+import logging
+
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+from api.routes import health, jobs
+from db.engine import make_engine, make_session_factory
+from velotrain.settings import Settings, get_settings
+from worker.celery_app import make_celery
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Create the app for `settings` (default: read from the environment).
+
+    The database must already be at the latest migration (`velotrain migrate`).
+    """
+    settings = settings or get_settings()
+    settings.ensure_data_dir()
+    app = FastAPI(
+        title="velotrain",
+        summary="Train small models with the VeLO learned optimizer or with Adam.",
+        version="0.1.0",
+    )
+    engine = make_engine(settings.resolved_database_url)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = make_session_factory(engine)
+    app.state.celery = make_celery(settings)
+    install_error_handlers(app)
+    app.include_router(jobs.router)
+    app.include_router(health.router)
+    return app

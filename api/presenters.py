@@ -1,0 +1,30 @@
+"""Convert database rows into API response models."""
+
+from api.schemas import JobConfig, JobPublic, Progress
+from db.models import Job
+
+
+def job_to_public(job: Job) -> JobPublic:
+    duration = None
+    if job.started_at is not None and job.finished_at is not None:
+        duration = (job.finished_at - job.started_at).total_seconds()
+    return JobPublic(
+        id=job.id,
+        name=job.name,
+        status=job.status,
+        optimizer=job.optimizer,
+        config=JobConfig.model_validate(job.config),
+        progress=Progress(epochs_done=job.epochs_done, epochs_total=job.epochs_total),
+        final_metrics=job.final_metrics,
+        failure_reason=job.failure_reason,
+        cancel_requested=job.cancel_requested,
+        weights_name=job.weights_name,
+        weights_sha256=job.weights_sha256,
+        num_steps=job.num_steps,
+        attempt=job.attempt,
+        worker=job.worker,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        duration_seconds=duration,
+    )

@@ -1,0 +1,33 @@
+"""Enqueue jobs on the broker by task name, so the API never imports the trainer."""
+
+import logging
+
+from celery import Celery
+
+from worker.celery_app import RUN_JOB_TASK
+
+logger = logging.getLogger(__name__)
+
+
+def enqueue_job(celery: Celery, job_id: int) -> bool:
+    """Send job `job_id` to the workers; return False if the broker is unreachable.
+
+    A job that could not be sent stays queued in the database.
+    """
+    try:
+        celery.send_task(RUN_JOB_TASK, args=[job_id], retry=False)
+    except Exception as error:  # kombu raises many transport-specific errors
+        logger.error("could not enqueue job: %s", error, extra={"job_id": job_id})
+        return False
+    logger.info("job enqueued", extra={"job_id": job_id})
+    return True
+
+
+def ping_broker(celery: Celery) -> tuple[bool, str | None]:
+    """Open and close one broker connection; return (reachable, error)."""
+    try:
+        with celery.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=2)
+    except Exception as error:  # transport-specific errors
+        return False, str(error)
+    return True, None

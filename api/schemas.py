@@ -1,0 +1,121 @@
+"""Request and response models of the REST API."""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from velo_core import catalog
+
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class JobCreate(BaseModel):
+    """A training request; omitted fields take the defaults shown."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"dataset": "digits", "model": "mlp", "use_velo": True, "epochs": 30}
+            ]
+        },
+    )
+
+    dataset: str = Field(
+        default="digits", description=f"One of {list(catalog.DATASETS)}"
+    )
+    model: str = Field(default="mlp", description=f"One of {list(catalog.MODELS)}")
+    hidden_sizes: list[int] | None = Field(
+        default=None, description="Hidden layer widths, mlp only"
+    )
+    use_velo: bool = Field(default=False, description="Train with VeLO instead of Adam")
+    epochs: int = Field(default=catalog.DEFAULT_EPOCHS)
+    batch_size: Literal["full"] | int = Field(
+        default=catalog.FULL_BATCH,
+        description='"full" (one step per epoch on the whole training set) '
+        "or an integer",
+    )
+    learning_rate: float | None = Field(
+        default=None,
+        description=f"Adam only (default {catalog.DEFAULT_LEARNING_RATE}); "
+        "VeLO sets its own step sizes",
+    )
+    validation_split: float = Field(default=catalog.DEFAULT_VALIDATION_SPLIT)
+    seed: int = Field(default=catalog.DEFAULT_SEED)
+    name: str | None = Field(default=None, max_length=200)
+
+
+class JobConfig(BaseModel):
+    """The resolved configuration of a job: every default filled in."""
+
+    dataset: str
+    model: str
+    hidden_sizes: list[int] | None
+    use_velo: bool
+    epochs: int
+    batch_size: Literal["full"] | int
+    learning_rate: float | None
+    validation_split: float
+    seed: int
+    train_size: int
+
+
+class Progress(BaseModel):
+    epochs_done: int
+    epochs_total: int
+
+
+class JobPublic(BaseModel):
+    """A job as the API returns it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str | None
+    status: JobStatus
+    optimizer: Literal["adam", "velo"]
+    config: JobConfig
+    progress: Progress
+    final_metrics: dict[str, float | None] | None
+    failure_reason: str | None
+    cancel_requested: bool
+    weights_name: str | None
+    weights_sha256: str | None
+    num_steps: int | None
+    attempt: int
+    worker: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_seconds: float | None
+
+
+class JobList(BaseModel):
+    items: list[JobPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class EpochRow(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    epoch: int
+    loss: float | None
+    val_loss: float | None
+    accuracy: float | None
+    val_accuracy: float | None
+    seconds: float
+
+
+class History(BaseModel):
+    job_id: int
+    status: JobStatus
+    epochs: list[EpochRow]
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: dict[str, Any]
+    broker: dict[str, Any]
