@@ -95,17 +95,18 @@ def _train(
     cancelled = False
 
     def on_epoch_end(metrics) -> bool:
+        # Returning True asks the loop to stop after this epoch.
         nonlocal cancelled
         cancelled = jobs.record_epoch(sessions, job_id, _as_dict(metrics))
-        return not cancelled
+        return cancelled
 
     result = train(train_config, on_epoch_end=on_epoch_end)
     jobs.record_start(
         sessions,
         job_id,
         num_steps=result.num_steps,
-        weights_name=result.optimizer_info.weights_name,
-        weights_sha256=result.optimizer_info.weights_sha256,
+        weights_name=result.optimizer.weights_name,
+        weights_sha256=result.optimizer.weights_sha256,
     )
     _save_model(result.model, settings.artifacts_dir, job_id)
     if cancelled:
