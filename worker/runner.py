@@ -56,7 +56,9 @@ def run_job_by_id(job_id: int, settings: Settings | None = None) -> None:
 
 def _failure_reason(error: Exception) -> str:
     message = str(error).strip() or error.__class__.__name__
-    if error.__class__.__name__ in ("TrainingDiverged", "WeightsNotAvailable"):
+    # velo_core's own errors already read as reasons; others get their type name.
+    readable = ("TrainingDiverged", "WeightsUnavailableError", "WeightsFileError")
+    if error.__class__.__name__ in readable:
         return message
     return f"{error.__class__.__name__}: {message}"
 
