@@ -96,3 +96,42 @@ class EpochRecord(Base):
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
 
     job: Mapped[Job] = relationship(back_populates="epochs")
+
+
+class Comparison(Base):
+    """A named set of jobs whose curves and final metrics are shown side by side."""
+
+    __tablename__ = "comparisons"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    # "sweep": VeLO and Adam jobs created together; "jobs": chosen existing jobs.
+    kind: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
+
+    runs: Mapped[list["ComparisonRun"]] = relationship(
+        back_populates="comparison",
+        order_by="ComparisonRun.position",
+        cascade="all, delete-orphan",
+    )
+
+
+class ComparisonRun(Base):
+    """One job of a comparison, with the label its curves carry."""
+
+    __tablename__ = "comparison_runs"
+    __table_args__ = (
+        UniqueConstraint("comparison_id", "job_id", name="uq_comparison_run_job"),
+        UniqueConstraint("comparison_id", "label", name="uq_comparison_run_label"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    comparison_id: Mapped[int] = mapped_column(
+        ForeignKey("comparisons.id", ondelete="CASCADE"), index=True
+    )
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    label: Mapped[str] = mapped_column(String(100))
+    position: Mapped[int] = mapped_column(Integer)
+
+    comparison: Mapped[Comparison] = relationship(back_populates="runs")
+    job: Mapped[Job] = relationship()
