@@ -38,6 +38,7 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime}
 
 
+DEFAULT_PROJECT = "default"
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
 
@@ -46,8 +47,20 @@ class Job(Base):
     """One training run: its request, its state and its outcome."""
 
     __tablename__ = "jobs"
+    # NULL keys never collide, so only requests that carry a key are deduplicated.
+    __table_args__ = (
+        UniqueConstraint(
+            "project", "idempotency_key", name="uq_jobs_project_idempotency_key"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project: Mapped[str] = mapped_column(
+        String(100), index=True, default=DEFAULT_PROJECT, server_default=DEFAULT_PROJECT
+    )
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    # sha256 of the canonical request body, to tell a retry from a reused key.
+    request_sha256: Mapped[str | None] = mapped_column(String(64))
     name: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), index=True, default="queued")
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -69,6 +82,9 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
     heartbeat_at: Mapped[datetime | None] = mapped_column()
+    # Set when the broker accepted the task; NULL while the job waits to be sent.
+    enqueued_at: Mapped[datetime | None] = mapped_column()
+    time_limit_seconds: Mapped[int | None] = mapped_column(Integer)
 
     epochs: Mapped[list["EpochRecord"]] = relationship(
         back_populates="job",
@@ -135,3 +151,17 @@ class ComparisonRun(Base):
 
     comparison: Mapped[Comparison] = relationship(back_populates="runs")
     job: Mapped[Job] = relationship()
+
+
+class ApiKey(Base):
+    """An API key of one project; only the sha256 of the secret token is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project: Mapped[str] = mapped_column(String(100), index=True)
+    key_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    # The first characters of the key, so that people can tell keys apart.
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    revoked_at: Mapped[datetime | None] = mapped_column()
