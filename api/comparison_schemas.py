@@ -1,0 +1,112 @@
+"""Request and response models of the comparison routes."""
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.schemas import EpochRow, JobStatus, Progress
+from velo_core import catalog
+
+# Adam learning rates a sweep trains next to VeLO; the span of 1e-4 to 5e-2 lets the
+# table show whether VeLO matches Adam at its best rate, not at one guessed rate.
+SWEEP_LEARNING_RATES: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 5e-2)
+MAX_COMPARED_JOBS = 12
+
+
+class ComparisonCreate(BaseModel):
+    """Either sweep fields (VeLO plus one Adam job per rate) or `job_ids` alone."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"dataset": "iris", "model": "mlp", "epochs": 20, "seed": 0},
+                {"job_ids": [3, 4, 5]},
+            ]
+        },
+    )
+
+    job_ids: list[int] | None = Field(
+        default=None,
+        description=f"Compare these existing jobs (2 to {MAX_COMPARED_JOBS}) "
+        "instead of creating new ones",
+    )
+    name: str | None = Field(default=None, max_length=200)
+    dataset: str = Field(default="digits")
+    model: str = Field(default="mlp")
+    hidden_sizes: list[int] | None = None
+    epochs: int = Field(default=catalog.DEFAULT_EPOCHS)
+    batch_size: Literal["full"] | int = Field(default=catalog.FULL_BATCH)
+    validation_split: float = Field(default=catalog.DEFAULT_VALIDATION_SPLIT)
+    seed: int = Field(default=catalog.DEFAULT_SEED)
+    adam_learning_rates: list[float] = Field(
+        default=list(SWEEP_LEARNING_RATES),
+        description="One Adam job per rate, next to one VeLO job",
+    )
+
+
+class ComparisonRunPublic(BaseModel):
+    """One job of a comparison with its whole per-epoch history."""
+
+    label: str
+    job_id: int
+    optimizer: Literal["adam", "velo"]
+    learning_rate: float | None
+    status: JobStatus
+    failure_reason: str | None
+    progress: Progress
+    final_metrics: dict[str, float | None] | None
+    duration_seconds: float | None
+    history: list[EpochRow]
+
+
+class FinalMetricsRow(BaseModel):
+    """One line of the final-metrics table."""
+
+    label: str
+    job_id: int
+    status: JobStatus
+    loss: float | None
+    val_loss: float | None
+    accuracy: float | None
+    val_accuracy: float | None
+    train_seconds: float = Field(description="Sum of the recorded epochs' seconds")
+    loss_ratio_to_best_adam: float | None = Field(
+        description="Final training loss over the best Adam run's final training loss"
+    )
+
+
+class ComparisonPublic(BaseModel):
+    id: int
+    name: str | None
+    kind: Literal["sweep", "jobs"]
+    created_at: datetime
+    finished: bool = Field(description="Whether every run has ended")
+    best_adam_label: str | None = Field(
+        description="The succeeded Adam run with the lowest final training loss"
+    )
+    runs: list[ComparisonRunPublic]
+    table: list[FinalMetricsRow]
+
+
+class ComparisonRunSummary(BaseModel):
+    label: str
+    job_id: int
+    status: JobStatus
+
+
+class ComparisonSummary(BaseModel):
+    id: int
+    name: str | None
+    kind: Literal["sweep", "jobs"]
+    created_at: datetime
+    finished: bool
+    runs: list[ComparisonRunSummary]
+
+
+class ComparisonList(BaseModel):
+    items: list[ComparisonSummary]
+    total: int
+    limit: int
+    offset: int

@@ -1,0 +1,136 @@
+"""Routes for comparisons: VeLO against an Adam learning-rate sweep, or chosen jobs."""
+
+from typing import Annotated, Any
+
+from celery import Celery
+from fastapi import APIRouter, Depends, HTTPException, Query
+from sqlalchemy.orm import Session
+
+from api.comparison_presenters import comparison_to_public, comparison_to_summary
+from api.comparison_schemas import (
+    MAX_COMPARED_JOBS,
+    ComparisonCreate,
+    ComparisonList,
+    ComparisonPublic,
+)
+from api.deps import get_celery, get_session, get_settings
+from api.job_config import InvalidField, resolve_job_config
+from api.queue import enqueue_job
+from api.schemas import JobCreate
+from db import comparisons
+from velotrain.settings import Settings
+
+router = APIRouter(prefix="/comparisons", tags=["comparisons"])
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SWEEP_FIELDS = set(ComparisonCreate.model_fields) - {"job_ids", "name"}
+
+
+def _job_request(request: ComparisonCreate, learning_rate: float | None) -> JobCreate:
+    return JobCreate(
+        dataset=request.dataset,
+        model=request.model,
+        hidden_sizes=request.hidden_sizes,
+        use_velo=learning_rate is None,
+        epochs=request.epochs,
+        batch_size=request.batch_size,
+        learning_rate=learning_rate,
+        validation_split=request.validation_split,
+        seed=request.seed,
+    )
+
+
+def sweep_configs(request: ComparisonCreate, max_epochs: int) -> list[dict[str, Any]]:
+    """Resolve the VeLO job and one Adam job per rate; raise InvalidField if bad."""
+    rates = request.adam_learning_rates
+    if not rates or len(set(rates)) != len(rates):
+        raise InvalidField(
+            "adam_learning_rates",
+            "adam_learning_rates must be a non-empty list of distinct rates. "
+            f"Received: adam_learning_rates={rates}",
+        )
+    configs = [resolve_job_config(_job_request(request, None), max_epochs)]
+    for rate in rates:
+        try:
+            configs.append(resolve_job_config(_job_request(request, rate), max_epochs))
+        except InvalidField as error:
+            if error.field != "learning_rate":
+                raise
+            raise InvalidField("adam_learning_rates", error.message) from None
+    return [config.model_dump() for config in configs]
+
+
+def check_job_ids(session: Session, request: ComparisonCreate) -> list[int]:
+    """Return the requested job ids; raise InvalidField unless 2 to 12 known ones."""
+    job_ids = request.job_ids or []
+    mixed = sorted(request.model_fields_set & SWEEP_FIELDS)
+    if mixed:
+        raise InvalidField(
+            "job_ids",
+            "job_ids compares existing jobs and takes no training fields; "
+            f"remove {mixed} or remove job_ids.",
+        )
+    if not 2 <= len(job_ids) <= MAX_COMPARED_JOBS:
+        raise InvalidField(
+            "job_ids",
+            f"job_ids must list 2 to {MAX_COMPARED_JOBS} jobs. "
+            f"Received: job_ids={job_ids}",
+        )
+    if len(set(job_ids)) != len(job_ids):
+        raise InvalidField(
+            "job_ids", f"job_ids must not repeat a job. Received: job_ids={job_ids}"
+        )
+    missing = comparisons.missing_job_ids(session, job_ids)
+    if missing:
+        raise InvalidField("job_ids", f"Unknown job ids: {missing}")
+    return job_ids
+
+
+@router.post("", status_code=201, response_model=ComparisonPublic)
+def create_comparison(
+    request: ComparisonCreate,
+    session: SessionDep,
+    settings: Annotated[Settings, Depends(get_settings)],
+    celery: Annotated[Celery, Depends(get_celery)],
+) -> ComparisonPublic:
+    """Compare existing jobs, or create and enqueue a VeLO job and an Adam sweep."""
+    if request.job_ids is not None:
+        job_ids = check_job_ids(session, request)
+        comparison = comparisons.create_from_jobs(session, job_ids, request.name)
+    else:
+        configs = sweep_configs(request, settings.max_epochs)
+        comparison = comparisons.create_sweep(session, configs, request.name)
+        for run in comparison.runs:
+            enqueue_job(celery, run.job_id)
+    return _read(session, comparison.id)
+
+
+def _read(session: Session, comparison_id: int) -> ComparisonPublic:
+    try:
+        comparison = comparisons.get_comparison(session, comparison_id)
+    except comparisons.ComparisonNotFound as error:
+        raise HTTPException(status_code=404, detail=str(error)) from None
+    job_ids = [run.job_id for run in comparison.runs]
+    return comparison_to_public(comparison, comparisons.histories(session, job_ids))
+
+
+@router.get("", response_model=ComparisonList)
+def list_comparisons(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ComparisonList:
+    """List comparisons newest first, with each run's label and status."""
+    page = comparisons.list_comparisons(session, limit=limit, offset=offset)
+    return ComparisonList(
+        items=[comparison_to_summary(item) for item in page.items],
+        total=page.total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/{comparison_id}", response_model=ComparisonPublic)
+def read_comparison(comparison_id: int, session: SessionDep) -> ComparisonPublic:
+    """Return every run's status and history, and the final-metrics table."""
+    return _read(session, comparison_id)

@@ -1,0 +1,140 @@
+"""Store comparisons: sets of jobs whose curves are drawn on one chart.
+
+A sweep comparison creates its jobs and itself in one transaction, so either all of
+them exist or none does.
+"""
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from db.models import Comparison, ComparisonRun, EpochRecord, Job
+
+SWEEP = "sweep"
+CHOSEN_JOBS = "jobs"
+
+
+class ComparisonNotFound(LookupError):
+    """No comparison has the requested id."""
+
+
+@dataclass(frozen=True)
+class ComparisonPage:
+    items: Sequence[Comparison]
+    total: int
+
+
+def run_label(optimizer: str, learning_rate: float | None) -> str:
+    """Name a run by its optimizer, and for Adam its learning rate: adam_0.001."""
+    if optimizer == "velo" or learning_rate is None:
+        return optimizer
+    return f"{optimizer}_{learning_rate!r}"
+
+
+def label_runs(jobs: Sequence[Job]) -> list[str]:
+    """Label each job by `run_label`, adding _job<id> where two labels would match."""
+    labels = [run_label(job.optimizer, job.config.get("learning_rate")) for job in jobs]
+    counts = Counter(labels)
+    return [
+        f"{label}_job{job.id}" if counts[label] > 1 else label
+        for label, job in zip(labels, jobs, strict=True)
+    ]
+
+
+def _new_job(config: dict[str, Any], name: str | None) -> Job:
+    return Job(
+        name=name,
+        status="queued",
+        config=config,
+        dataset=str(config["dataset"]),
+        model=str(config["model"]),
+        use_velo=bool(config["use_velo"]),
+        optimizer="velo" if config["use_velo"] else "adam",
+        epochs_total=int(config["epochs"]),
+        epochs_done=0,
+        cancel_requested=False,
+        attempt=0,
+    )
+
+
+def create_sweep(
+    session: Session, configs: Sequence[dict[str, Any]], name: str | None
+) -> Comparison:
+    """Create one queued job per resolved config and a comparison linking them."""
+    comparison = Comparison(name=name, kind=SWEEP)
+    session.add(comparison)
+    session.flush()
+    jobs = [_new_job(config, None) for config in configs]
+    session.add_all(jobs)
+    session.flush()
+    for position, (job, label) in enumerate(zip(jobs, label_runs(jobs), strict=True)):
+        job.name = f"comparison {comparison.id}: {label}"
+        comparison.runs.append(ComparisonRun(job=job, label=label, position=position))
+    session.commit()
+    return comparison
+
+
+def missing_job_ids(session: Session, job_ids: Iterable[int]) -> list[int]:
+    """Return the ids in `job_ids` that no job has, in the order given."""
+    wanted = list(job_ids)
+    found = set(session.scalars(select(Job.id).where(Job.id.in_(wanted))))
+    return [job_id for job_id in wanted if job_id not in found]
+
+
+def create_from_jobs(
+    session: Session, job_ids: Sequence[int], name: str | None
+) -> Comparison:
+    """Create a comparison of existing jobs, in the order of `job_ids`."""
+    jobs = [session.get_one(Job, job_id) for job_id in job_ids]
+    comparison = Comparison(name=name, kind=CHOSEN_JOBS)
+    for position, (job, label) in enumerate(zip(jobs, label_runs(jobs), strict=True)):
+        comparison.runs.append(ComparisonRun(job=job, label=label, position=position))
+    session.add(comparison)
+    session.commit()
+    return comparison
+
+
+def _with_runs():
+    return selectinload(Comparison.runs).selectinload(ComparisonRun.job)
+
+
+def get_comparison(session: Session, comparison_id: int) -> Comparison:
+    comparison = session.scalar(
+        select(Comparison).where(Comparison.id == comparison_id).options(_with_runs())
+    )
+    if comparison is None:
+        raise ComparisonNotFound(f"Comparison {comparison_id} not found")
+    return comparison
+
+
+def list_comparisons(
+    session: Session, *, limit: int = 50, offset: int = 0
+) -> ComparisonPage:
+    """List comparisons newest first."""
+    total = session.scalar(select(func.count()).select_from(Comparison))
+    items = session.scalars(
+        select(Comparison)
+        .options(_with_runs())
+        .order_by(Comparison.created_at.desc(), Comparison.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return ComparisonPage(items=items, total=int(total or 0))
+
+
+def histories(session: Session, job_ids: Iterable[int]) -> dict[int, list[EpochRecord]]:
+    """Return each job's epoch rows in epoch order, keyed by job id."""
+    wanted = list(job_ids)
+    rows = session.scalars(
+        select(EpochRecord)
+        .where(EpochRecord.job_id.in_(wanted))
+        .order_by(EpochRecord.job_id, EpochRecord.epoch)
+    ).all()
+    by_job: dict[int, list[EpochRecord]] = {job_id: [] for job_id in wanted}
+    for row in rows:
+        by_job[row.job_id].append(row)
+    return by_job
