@@ -6,6 +6,7 @@ Pure Python like the catalog, so callers can validate a run without importing JA
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from velo_core import catalog
 
@@ -24,7 +25,8 @@ class TrainConfig:
         learning_rate: Adam's learning rate; VeLO has none and ignores it.
         validation_split: fraction of the samples held out, in (0, 0.5].
         seed: seeds the split, the initial weights and the minibatch order.
-        velo_weights: VeLO weights file; None means the installed default.
+        velo_weights: VeLO weights: loaded `VeloWeights`, a registered name or a
+            file path; None means the bundled default.
     """
 
     dataset: str = "digits"
@@ -36,7 +38,7 @@ class TrainConfig:
     learning_rate: float = catalog.DEFAULT_LEARNING_RATE
     validation_split: float = catalog.DEFAULT_VALIDATION_SPLIT
     seed: int = catalog.DEFAULT_SEED
-    velo_weights: str | None = None
+    velo_weights: Any = None
 
     def __post_init__(self) -> None:
         catalog.check_model_for_dataset(self.model, self.dataset)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import optax
 
@@ -30,7 +31,7 @@ def build_optimizer(
     use_velo: bool,
     num_steps: int,
     learning_rate: float = catalog.DEFAULT_LEARNING_RATE,
-    weights: str | None = None,
+    weights: Any = None,
 ) -> tuple[optax.GradientTransformationExtraArgs, OptimizerInfo]:
     """Builds Adam or VeLO as a transformation whose `update` takes `value=loss`.
 
@@ -38,7 +39,8 @@ def build_optimizer(
         use_velo: build VeLO (Metz et al. 2022, arXiv 2211.09760) instead of Adam.
         num_steps: optimizer updates the run will make; VeLO conditions on it.
         learning_rate: Adam's learning rate; VeLO has none.
-        weights: VeLO weights file; None means the installed default.
+        weights: VeLO weights: a `VeloWeights`, a registered name or a file path;
+            None means the bundled default.
 
     Returns:
         The transformation and an `OptimizerInfo` describing it.
@@ -54,10 +56,11 @@ def build_optimizer(
     return adam, OptimizerInfo("adam", learning_rate=learning_rate)
 
 
-def _build_velo(num_steps: int, weights: str | None):
+def _build_velo(num_steps: int, weights):
+    # Imported here so Adam-only processes never load the VeLO package.
     from velo_core.velo import resolve_weights, velo
 
-    resolved = resolve_weights(weights)
+    resolved = resolve_weights(weights, cache_dir=None)
     info = OptimizerInfo(
         "velo", weights_name=resolved.name, weights_sha256=resolved.sha256
     )
