@@ -1,0 +1,142 @@
+"""The studio page in headless Chromium against a real API and worker on loopback."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.service.stack import ServiceStack, embedded_env
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+SWEEP_LABELS = ["velo", "adam_0.0001", "adam_0.001", "adam_0.01", "adam_0.05"]
+TERMINAL = re.compile("succeeded|failed|cancelled")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="needs /usr/bin/chromium: apt-get install -y chromium",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("studio")
+    stack = ServiceStack(env=embedded_env(folder / "var"), log_dir=folder)
+    try:
+        stack.start_api()
+        stack.start_worker()
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, stack):
+    context = browser.new_context(
+        base_url=stack.base_url, viewport={"width": 1366, "height": 900}
+    )
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    yield page
+    context.close()
+
+
+def screenshot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def fill_tiny_task(page) -> None:
+    page.get_by_label("Dataset").select_option("iris")
+    page.get_by_label("Epochs").fill("4")
+
+
+def test_velo_switch_disables_learning_rate(page):
+    page.goto("/")
+    learning_rate = page.get_by_label("Adam learning rate")
+    assert learning_rate.is_enabled()
+    page.get_by_role("switch", name="Learned optimizer (VeLO)").check()
+    assert learning_rate.is_disabled()
+    assert page.locator("#lr-reason").is_visible()
+    assert "sets its own step sizes" in page.locator("#lr-reason").inner_text()
+    assert "costs more compute per step" in page.locator("#velo-note").inner_text()
+    assert re.search(
+        r"\d+(\.\d+)? [KMG]?B", page.locator("#memory-estimate").inner_text()
+    )
+    screenshot(page, "form-velo-on")
+
+
+def test_form_error_shows_next_to_field(page):
+    page.goto("/")
+    page.get_by_label("Epochs").fill("0")
+    page.get_by_role("button", name="Start training").click()
+    error = page.locator("#error-epochs")
+    error.wait_for(state="visible")
+    assert "between 1 and" in error.inner_text()
+
+
+def test_adam_job_draws_curve_and_succeeds(page):
+    page.goto("/")
+    fill_tiny_task(page)
+    page.get_by_label("Adam learning rate").fill("0.05")
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_url(re.compile(r"#/jobs/\d+$"))
+    page.locator("#job-charts path").first.wait_for(timeout=120_000)
+    summary = page.locator(".job-summary .badge")
+    summary.filter(has_text="succeeded").wait_for(timeout=120_000)
+    page.locator("#final-metrics").wait_for()
+    assert page.locator("#job-charts path").count() >= 4
+    assert page.locator("#cancel-button").is_disabled()
+    screenshot(page, "job-succeeded")
+    page.goto("/")
+    row = page.locator("#jobs-table tbody tr").first
+    row.get_by_text("succeeded").wait_for()
+    screenshot(page, "job-list")
+
+
+def test_comparison_lists_every_run(page):
+    page.goto("/")
+    fill_tiny_task(page)
+    page.get_by_role("button", name="Compare with Adam").click()
+    page.wait_for_url(re.compile(r"#/comparisons/\d+$"))
+    rows = page.locator("#final-table tbody tr")
+    rows.first.wait_for()
+    assert [rows.nth(i).get_attribute("data-label") for i in range(5)] == SWEEP_LABELS
+    page.locator("#verdict").filter(has_text=re.compile("VeLO|Adam run")).wait_for(
+        timeout=300_000
+    )
+    statuses = page.locator("#runs-table .badge").all_inner_texts()
+    assert len(statuses) == 5
+    assert all(TERMINAL.fullmatch(status) for status in statuses)
+    assert statuses[1:] == ["succeeded"] * 4
+    if statuses[0] == "failed":
+        assert (
+            page.locator("#runs-table tbody tr").first.locator(".reason").inner_text()
+        )
+    assert page.locator("#comparison-chart path").count() >= 8
+    screenshot(page, "comparison")

@@ -1,0 +1,46 @@
+// Calls to the velotrain REST API on the same origin.
+
+export class ApiError extends Error {
+  constructor(status, detail) {
+    super(typeof detail === "string" ? detail : `HTTP ${status}`);
+    this.status = status;
+    this.detail = detail;
+  }
+
+  // Map FastAPI's 422 detail list to {field: message}; "" holds the rest.
+  fieldMessages() {
+    const messages = {};
+    const details = Array.isArray(this.detail) ? this.detail : [{ msg: this.message }];
+    for (const item of details) {
+      const loc = item.loc || [];
+      const field = loc[0] === "body" && loc.length > 1 ? String(loc[1]) : "";
+      messages[field] = messages[field] ? `${messages[field]} ${item.msg}` : item.msg;
+    }
+    return messages;
+  }
+}
+
+async function request(method, path, body) {
+  const options = { method, headers: { Accept: "application/json" } };
+  if (body !== undefined) {
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, options);
+  const text = await response.text();
+  const data = text ? JSON.parse(text) : null;
+  if (!response.ok) throw new ApiError(response.status, data && data.detail);
+  return data;
+}
+
+export const api = {
+  catalog: () => request("GET", "/catalog"),
+  listJobs: (limit = 50) => request("GET", `/jobs?limit=${limit}`),
+  job: (id) => request("GET", `/jobs/${id}`),
+  history: (id) => request("GET", `/jobs/${id}/history`),
+  submitJob: (body) => request("POST", "/jobs", body),
+  cancelJob: (id) => request("POST", `/jobs/${id}/cancel`),
+  listComparisons: () => request("GET", "/comparisons"),
+  comparison: (id) => request("GET", `/comparisons/${id}`),
+  createComparison: (body) => request("POST", "/comparisons", body),
+};
