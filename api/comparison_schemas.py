@@ -8,14 +8,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.schemas import EpochRow, JobStatus, Progress
 from velo_core import catalog
 
-# Adam learning rates a sweep trains next to VeLO; the span of 1e-4 to 5e-2 lets the
-# table show whether VeLO matches Adam at its best rate, not at one guessed rate.
+# Adam learning rates a sweep trains next to VeLO. The span of 1e-4 to 5e-2 lets the
+# table compare VeLO with Adam at its best rate instead of one guessed rate.
 SWEEP_LEARNING_RATES: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 5e-2)
 MAX_COMPARED_JOBS = 12
 
 
 class ComparisonCreate(BaseModel):
-    """Either sweep fields (VeLO plus one Adam job per rate) or `job_ids` alone."""
+    """A comparison request: sweep fields (VeLO and Adam jobs) or job_ids alone."""
 
     model_config = ConfigDict(
         extra="forbid",

@@ -80,9 +80,9 @@ def create_sweep(
 
 def missing_job_ids(session: Session, job_ids: Iterable[int]) -> list[int]:
     """Return the ids in `job_ids` that no job has, in the order given."""
-    wanted = list(job_ids)
-    found = set(session.scalars(select(Job.id).where(Job.id.in_(wanted))))
-    return [job_id for job_id in wanted if job_id not in found]
+    requested = list(job_ids)
+    found = set(session.scalars(select(Job.id).where(Job.id.in_(requested))))
+    return [job_id for job_id in requested if job_id not in found]
 
 
 def create_from_jobs(
@@ -128,13 +128,13 @@ def list_comparisons(
 
 def histories(session: Session, job_ids: Iterable[int]) -> dict[int, list[EpochRecord]]:
     """Return each job's epoch rows in epoch order, keyed by job id."""
-    wanted = list(job_ids)
+    requested = list(job_ids)
     rows = session.scalars(
         select(EpochRecord)
-        .where(EpochRecord.job_id.in_(wanted))
+        .where(EpochRecord.job_id.in_(requested))
         .order_by(EpochRecord.job_id, EpochRecord.epoch)
     ).all()
-    by_job: dict[int, list[EpochRecord]] = {job_id: [] for job_id in wanted}
+    by_job: dict[int, list[EpochRecord]] = {job_id: [] for job_id in requested}
     for row in rows:
         by_job[row.job_id].append(row)
     return by_job

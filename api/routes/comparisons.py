@@ -41,7 +41,7 @@ def _job_request(request: ComparisonCreate, learning_rate: float | None) -> JobC
 
 
 def sweep_configs(request: ComparisonCreate, max_epochs: int) -> list[dict[str, Any]]:
-    """Resolve the VeLO job and one Adam job per rate; raise InvalidField if bad."""
+    """Resolve the VeLO job and one Adam job per rate, or raise InvalidField."""
     rates = request.adam_learning_rates
     if not rates or len(set(rates)) != len(rates):
         raise InvalidField(
@@ -61,7 +61,7 @@ def sweep_configs(request: ComparisonCreate, max_epochs: int) -> list[dict[str, 
 
 
 def check_job_ids(session: Session, request: ComparisonCreate) -> list[int]:
-    """Return the requested job ids; raise InvalidField unless 2 to 12 known ones."""
+    """Return the requested job ids, or raise InvalidField unless 2 to 12 known ones."""
     job_ids = request.job_ids or []
     mixed = sorted(request.model_fields_set & SWEEP_FIELDS)
     if mixed:
@@ -82,7 +82,10 @@ def check_job_ids(session: Session, request: ComparisonCreate) -> list[int]:
         )
     missing = comparisons.missing_job_ids(session, job_ids)
     if missing:
-        raise InvalidField("job_ids", f"Unknown job ids: {missing}")
+        raise InvalidField(
+            "job_ids",
+            f"Unknown job ids: {missing}. List existing jobs with GET /jobs.",
+        )
     return job_ids
 
 

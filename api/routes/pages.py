@@ -7,7 +7,7 @@ from web import static_dir
 
 router = APIRouter(include_in_schema=False)
 
-# The page is a single file that routes by URL hash; it needs no server templating.
+# The page is one file that routes by URL hash, so it needs no server templating.
 INDEX = "index.html"
 
 
@@ -18,7 +18,7 @@ def index() -> FileResponse:
 
 @router.get("/static/{path:path}")
 def static_file(path: str) -> FileResponse:
-    """Return a file under the static folder; 404 for anything outside it."""
+    """Return a file under the static folder, or 404 for anything outside it."""
     root = static_dir().resolve()
     target = (root / path).resolve()
     if not target.is_relative_to(root) or not target.is_file():
