@@ -120,14 +120,16 @@ def fresh_postgres_database(admin_url: str) -> Iterator[str]:
 @contextmanager
 def fresh_redis_database(url: str) -> Iterator[str]:
     """Claim a free Redis database number, empty it, yield its URL, release it."""
-    control = redis.Redis.from_url(url, db=0)
+    # The number in a URL wins over a `db=` argument, so every client gets its own URL.
+    control = redis.Redis.from_url(with_redis_database(url, 0))
     owner = uuid.uuid4().hex
     try:
         number = _claim_redis_database(control, owner)
-        database = redis.Redis.from_url(url, db=number)
+        database_url = with_redis_database(url, number)
+        database = redis.Redis.from_url(database_url)
         database.flushdb()
         try:
-            yield with_redis_database(url, number)
+            yield database_url
         finally:
             database.flushdb()
             database.close()
