@@ -5,6 +5,7 @@ import logging
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
+from api.lifespan import service_lifespan
 from api.routes import catalog, comparisons, health, jobs, pages
 from db.engine import make_engine, make_session_factory
 from velotrain.settings import Settings, get_settings
@@ -24,6 +25,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="velotrain",
         summary="Train small models with the VeLO learned optimizer or with Adam.",
         version="0.1.0",
+        lifespan=service_lifespan,
     )
     engine = make_engine(settings.resolved_database_url)
     app.state.settings = settings

@@ -3,7 +3,10 @@
 import logging
 
 from celery import Celery
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
+from db import jobs
 from worker.celery_app import RUN_JOB_TASK
 
 logger = logging.getLogger(__name__)
@@ -20,6 +23,22 @@ def enqueue_job(celery: Celery, job_id: int) -> bool:
         logger.error("could not enqueue job: %s", error, extra={"job_id": job_id})
         return False
     logger.info("job enqueued", extra={"job_id": job_id})
+    return True
+
+
+def send_job(celery: Celery, sessions: sessionmaker[Session], job_id: int) -> bool:
+    """Send job `job_id` and record that the broker has it; False if it is down.
+
+    A job left unsent keeps enqueued_at empty, and the reaper sends it later.
+    """
+    if not enqueue_job(celery, job_id):
+        return False
+    try:
+        jobs.mark_enqueued(sessions, job_id)
+    except SQLAlchemyError as error:
+        # The task is on the broker; at worst the reaper sends it once more, and
+        # the second delivery finds the job claimed already.
+        logger.error("could not mark job sent: %s", error, extra={"job_id": job_id})
     return True
 
 

@@ -6,6 +6,7 @@ broker and the artifacts in files under ``VELOTRAIN_DATA_DIR`` and needs no serv
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,6 +31,44 @@ class Settings(BaseSettings):
     worker_queue: str = Field(default="cpu", pattern="^(cpu|gpu)$")
     job_queue: str = Field(default="cpu", pattern="^(cpu|gpu)$")
     log_level: str = "INFO"
+
+    # Lost workers, unsent jobs and time limits (see worker/reaper.py).
+    max_attempts: int = Field(
+        default=3, ge=1, description="Runs of a job before a lost worker fails it"
+    )
+    heartbeat_seconds: float = Field(
+        default=5.0, gt=0, description="Seconds between a running job's heartbeats"
+    )
+    heartbeat_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="Heartbeat age after which a worker is lost"
+    )
+    reaper_interval_seconds: float = Field(default=5.0, gt=0)
+    reaper_in_api: bool = Field(
+        default=True, description="Run the reaper loop inside each API process"
+    )
+    enqueue_grace_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="Age of an unsent queued job before the reaper sends it",
+    )
+    job_time_limit_seconds: int = Field(
+        default=3600, ge=1, description="Longest run of one attempt of a job"
+    )
+
+    # Access and limits (see api/auth.py and api/limits.py).
+    auth: Literal["on", "off"] = Field(
+        default="off", description="on: every /jobs request needs a project API key"
+    )
+    max_request_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_model_params: int = Field(default=5_000_000, ge=1)
+    max_dataset_samples: int = Field(default=100_000, ge=1)
+    max_active_jobs_per_project: int = Field(
+        default=100, ge=1, description="Queued plus running jobs of one project"
+    )
+    submit_rate_per_second: float = Field(
+        default=10.0, gt=0, description="POST /jobs refill rate per client and process"
+    )
+    submit_burst: int = Field(default=50, ge=1)
 
     @cached_property
     def resolved_data_dir(self) -> Path:
