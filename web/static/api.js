@@ -20,8 +20,21 @@ export class ApiError extends Error {
   }
 }
 
+// A server with authentication on needs a project API key on every /jobs and
+// /comparisons call. The key lives in this tab's sessionStorage only.
+const KEY_STORAGE = "velotrain.apiKey";
+
+export const apiKey = {
+  get: () => sessionStorage.getItem(KEY_STORAGE) || "",
+  set: (value) => {
+    if (value) sessionStorage.setItem(KEY_STORAGE, value);
+    else sessionStorage.removeItem(KEY_STORAGE);
+  },
+};
+
 async function request(method, path, body) {
   const options = { method, headers: { Accept: "application/json" } };
+  if (apiKey.get()) options.headers["X-API-Key"] = apiKey.get();
   if (body !== undefined) {
     options.headers["Content-Type"] = "application/json";
     options.body = JSON.stringify(body);
@@ -29,7 +42,11 @@ async function request(method, path, body) {
   const response = await fetch(path, options);
   const text = await response.text();
   const data = text ? JSON.parse(text) : null;
-  if (!response.ok) throw new ApiError(response.status, data && data.detail);
+  if (!response.ok) {
+    const error = new ApiError(response.status, data && data.detail);
+    if (response.status === 401) window.dispatchEvent(new CustomEvent("api-key-needed"));
+    throw error;
+  }
   return data;
 }
 

@@ -1,6 +1,6 @@
 // The studio page: a hash router over the training form, job and comparison views.
 
-import { api } from "./api.js";
+import { api, apiKey } from "./api.js";
 import { ComparisonList, ComparisonPage } from "./compare.js";
 import { h } from "./dom.js";
 import { TrainingForm } from "./form.js";
@@ -55,5 +55,24 @@ async function route() {
   }
 }
 
+// Ask for a project API key when the server answers 401, then reload the view.
+function keyDialog() {
+  const input = h("input", { type: "password", id: "api-key", autocomplete: "off" });
+  const dialog = h("dialog", { class: "card key-dialog", "aria-labelledby": "key-title" },
+    h("form", { method: "dialog", onsubmit: () => { apiKey.set(input.value.trim()); route(); } },
+      h("h2", { id: "key-title" }, "API key needed"),
+      h("p", {}, "This server requires a project API key. Create one with ",
+        h("code", {}, "velotrain keys create --project NAME"), "."),
+      h("label", { for: "api-key" }, "API key"), input,
+      h("div", { class: "actions" }, h("button", { type: "submit" }, "Use key"))));
+  document.body.append(dialog);
+  return dialog;
+}
+
+let dialog = null;
+window.addEventListener("api-key-needed", () => {
+  dialog = dialog || keyDialog();
+  if (!dialog.open) dialog.showModal();
+});
 window.addEventListener("hashchange", route);
 route();
