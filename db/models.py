@@ -120,6 +120,10 @@ class Comparison(Base):
     __tablename__ = "comparisons"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # A comparison lives in the project of its jobs, and only that project sees it.
+    project: Mapped[str] = mapped_column(
+        String(100), index=True, default=DEFAULT_PROJECT, server_default=DEFAULT_PROJECT
+    )
     name: Mapped[str | None] = mapped_column(String(200))
     # "sweep": VeLO and Adam jobs created together; "jobs": chosen existing jobs.
     kind: Mapped[str] = mapped_column(String(16))
