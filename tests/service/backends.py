@@ -26,7 +26,8 @@ REDIS_URL_ENV = "VELOTRAIN_TEST_REDIS_URL"
 REQUIRE_SERVERS_ENVS = ("CI", "VELOTRAIN_REQUIRE_SERVERS")
 BACKEND_NAMES = ("embedded", "postgres")
 
-# Redis numbers its databases 0..15 by default; 0 holds the claims on the others.
+# Redis has databases 0..15 by default (`databases 16`). Database 0 contains the
+# claims on the others.
 REDIS_DATABASES = range(1, 16)
 REDIS_CLAIM_SECONDS = 3600
 REDIS_CLAIM_KEY = "velotrain-test:db:{number}"
@@ -162,7 +163,9 @@ def open_backend(name: str, environ: Mapping[str, str] | None = None):
         yield Backend(name)
         return
     if name != "postgres":
-        raise ValueError(f"backend must be one of {BACKEND_NAMES}; got {name!r}")
+        raise ValueError(
+            f"backend must be one of {BACKEND_NAMES}. Received: name={name!r}"
+        )
     postgres_url, redis_url = require_server_urls(
         os.environ if environ is None else environ
     )

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.service.backends import Backend
+
 TERMINAL = ("succeeded", "failed", "cancelled")
 
 
@@ -61,6 +63,18 @@ class ServiceStack:
     def start_worker(self, name: str = "worker") -> subprocess.Popen:
         return self._spawn(name, "worker", "--name", f"{name}@%h")
 
+    def wait_for_worker(self, name: str, timeout: float = 60) -> None:
+        """Wait until worker `name` logs that it consumes its queue."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            lines = self.log(name).splitlines()
+            if any(f"{name}@" in line and " ready." in line for line in lines):
+                return
+            if self.processes[name].poll() is not None:
+                break
+            time.sleep(0.2)
+        raise RuntimeError(f"worker {name} is not ready; see {self.log_dir}/{name}.log")
+
     def log(self, name: str) -> str:
         return (self.log_dir / f"{name}.log").read_text()
 
@@ -84,6 +98,11 @@ def embedded_env(data_dir: Path) -> dict[str, str]:
     }
     env["VELOTRAIN_DATA_DIR"] = str(data_dir)
     return env
+
+
+def backend_env(backend: Backend, data_dir: Path) -> dict[str, str]:
+    """Return the environment of service processes that use `backend`."""
+    return backend.env(embedded_env(data_dir))
 
 
 def wait_for_job(client: httpx.Client, job_id: int, timeout: float) -> dict:

@@ -3,14 +3,14 @@
 import httpx
 import pytest
 
-from tests.service.stack import ServiceStack, embedded_env, wait_for_job
+from tests.service.stack import ServiceStack, backend_env, wait_for_job
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def stack(tmp_path):
-    stack = ServiceStack(env=embedded_env(tmp_path / "var"), log_dir=tmp_path)
+def stack(backend, tmp_path):
+    stack = ServiceStack(env=backend_env(backend, tmp_path / "var"), log_dir=tmp_path)
     try:
         stack.start_api()
         stack.start_worker()
