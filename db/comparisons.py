@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from db.models import Comparison, ComparisonRun, EpochRecord, Job
+from db.models import DEFAULT_PROJECT, Comparison, ComparisonRun, EpochRecord, Job
 
 SWEEP = "sweep"
 CHOSEN_JOBS = "jobs"
@@ -45,9 +45,10 @@ def label_runs(jobs: Sequence[Job]) -> list[str]:
     ]
 
 
-def _new_job(config: dict[str, Any], name: str | None) -> Job:
+def _new_job(config: dict[str, Any], project: str, time_limit: int | None) -> Job:
     return Job(
-        name=name,
+        project=project,
+        time_limit_seconds=time_limit,
         status="queued",
         config=config,
         dataset=str(config["dataset"]),
@@ -62,13 +63,18 @@ def _new_job(config: dict[str, Any], name: str | None) -> Job:
 
 
 def create_sweep(
-    session: Session, configs: Sequence[dict[str, Any]], name: str | None
+    session: Session,
+    configs: Sequence[dict[str, Any]],
+    name: str | None,
+    *,
+    project: str = DEFAULT_PROJECT,
+    time_limit_seconds: int | None = None,
 ) -> Comparison:
     """Create one queued job per resolved config and a comparison linking them."""
-    comparison = Comparison(name=name, kind=SWEEP)
+    comparison = Comparison(name=name, kind=SWEEP, project=project)
     session.add(comparison)
     session.flush()
-    jobs = [_new_job(config, None) for config in configs]
+    jobs = [_new_job(config, project, time_limit_seconds) for config in configs]
     session.add_all(jobs)
     session.flush()
     for position, (job, label) in enumerate(zip(jobs, label_runs(jobs), strict=True)):
@@ -78,19 +84,28 @@ def create_sweep(
     return comparison
 
 
-def missing_job_ids(session: Session, job_ids: Iterable[int]) -> list[int]:
-    """Return the ids in `job_ids` that no job has, in the order given."""
+def missing_job_ids(
+    session: Session, job_ids: Iterable[int], project: str | None = None
+) -> list[int]:
+    """Return the ids in `job_ids` that no job of `project` (None: any) has."""
     requested = list(job_ids)
-    found = set(session.scalars(select(Job.id).where(Job.id.in_(requested))))
+    query = select(Job.id).where(Job.id.in_(requested))
+    if project is not None:
+        query = query.where(Job.project == project)
+    found = set(session.scalars(query))
     return [job_id for job_id in requested if job_id not in found]
 
 
 def create_from_jobs(
-    session: Session, job_ids: Sequence[int], name: str | None
+    session: Session,
+    job_ids: Sequence[int],
+    name: str | None,
+    *,
+    project: str = DEFAULT_PROJECT,
 ) -> Comparison:
     """Create a comparison of existing jobs, in the order of `job_ids`."""
     jobs = [session.get_one(Job, job_id) for job_id in job_ids]
-    comparison = Comparison(name=name, kind=CHOSEN_JOBS)
+    comparison = Comparison(name=name, kind=CHOSEN_JOBS, project=project)
     for position, (job, label) in enumerate(zip(jobs, label_runs(jobs), strict=True)):
         comparison.runs.append(ComparisonRun(job=job, label=label, position=position))
     session.add(comparison)
@@ -102,23 +117,35 @@ def _with_runs():
     return selectinload(Comparison.runs).selectinload(ComparisonRun.job)
 
 
-def get_comparison(session: Session, comparison_id: int) -> Comparison:
+def get_comparison(
+    session: Session, comparison_id: int, project: str | None = None
+) -> Comparison:
+    """Return comparison `comparison_id`; one of another project is not found.
+
+    `project` None reads any project.
+    """
     comparison = session.scalar(
         select(Comparison).where(Comparison.id == comparison_id).options(_with_runs())
     )
-    if comparison is None:
+    if comparison is None or project not in (None, comparison.project):
         raise ComparisonNotFound(f"Comparison {comparison_id} not found")
     return comparison
 
 
 def list_comparisons(
-    session: Session, *, limit: int = 50, offset: int = 0
+    session: Session,
+    *,
+    project: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
 ) -> ComparisonPage:
-    """List comparisons newest first."""
-    total = session.scalar(select(func.count()).select_from(Comparison))
+    """List the comparisons of `project` (None: all), newest first."""
+    query = select(Comparison)
+    if project is not None:
+        query = query.where(Comparison.project == project)
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
     items = session.scalars(
-        select(Comparison)
-        .options(_with_runs())
+        query.options(_with_runs())
         .order_by(Comparison.created_at.desc(), Comparison.id.desc())
         .limit(limit)
         .offset(offset)

@@ -3,8 +3,8 @@
 from typing import Annotated, Any
 
 from celery import Celery
-from fastapi import APIRouter, Depends, HTTPException, Query
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from sqlalchemy.orm import Session, sessionmaker
 
 from api.comparison_presenters import comparison_to_public, comparison_to_summary
 from api.comparison_schemas import (
@@ -15,7 +15,7 @@ from api.comparison_schemas import (
 )
 from api.deps import get_celery, get_session, get_settings
 from api.job_config import InvalidField, resolve_job_config
-from api.queue import enqueue_job
+from api.queue import send_job
 from api.schemas import JobCreate
 from db import comparisons
 from velotrain.settings import Settings
@@ -24,6 +24,10 @@ router = APIRouter(prefix="/comparisons", tags=["comparisons"])
 
 SessionDep = Annotated[Session, Depends(get_session)]
 SWEEP_FIELDS = set(ComparisonCreate.model_fields) - {"job_ids", "name"}
+
+
+def get_session_factory(request: Request) -> sessionmaker[Session]:
+    return request.app.state.sessions
 
 
 def _job_request(request: ComparisonCreate, learning_rate: float | None) -> JobCreate:
@@ -95,6 +99,7 @@ def create_comparison(
     session: SessionDep,
     settings: Annotated[Settings, Depends(get_settings)],
     celery: Annotated[Celery, Depends(get_celery)],
+    sessions: Annotated[sessionmaker[Session], Depends(get_session_factory)],
 ) -> ComparisonPublic:
     """Compare existing jobs, or create and enqueue a VeLO job and an Adam sweep."""
     if request.job_ids is not None:
@@ -102,9 +107,14 @@ def create_comparison(
         comparison = comparisons.create_from_jobs(session, job_ids, request.name)
     else:
         configs = sweep_configs(request, settings.max_epochs)
-        comparison = comparisons.create_sweep(session, configs, request.name)
+        comparison = comparisons.create_sweep(
+            session,
+            configs,
+            request.name,
+            time_limit_seconds=settings.job_time_limit_seconds,
+        )
         for run in comparison.runs:
-            enqueue_job(celery, run.job_id)
+            send_job(celery, sessions, run.job_id)
     return _read(session, comparison.id)
 
 

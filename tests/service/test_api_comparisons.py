@@ -204,3 +204,24 @@ def test_page_and_static_files_served(client):
 def test_static_path_outside_folder_is_404(client):
     assert client.get("/static/../__init__.py").status_code == 404
     assert client.get("/static/%2e%2e/__init__.py").status_code == 404
+
+
+def test_sweep_jobs_sent_with_time_limit(client, sessions, settings):
+    runs = sweep(client).json()["runs"]
+    with sessions() as session:
+        stored = [jobs.get_job(session, run["job_id"]) for run in runs]
+    assert all(job.enqueued_at is not None for job in stored)
+    assert {job.time_limit_seconds for job in stored} == {
+        settings.job_time_limit_seconds
+    }
+
+
+def test_store_scopes_comparisons_by_project(client, sessions):
+    ids = [submit_job(client), submit_job(client)]
+    with sessions() as session:
+        stored = comparisons.create_from_jobs(session, ids, None, project="blue")
+        assert comparisons.list_comparisons(session, project="red").total == 0
+        assert comparisons.list_comparisons(session, project="blue").total == 1
+        with pytest.raises(comparisons.ComparisonNotFound):
+            comparisons.get_comparison(session, stored.id, project="red")
+        assert comparisons.missing_job_ids(session, ids, project="red") == ids
