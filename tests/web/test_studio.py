@@ -80,7 +80,10 @@ def test_velo_switch_disables_learning_rate(page):
     page.goto("/")
     learning_rate = page.get_by_label("Adam learning rate")
     assert learning_rate.is_enabled()
-    page.get_by_role("switch", name="Learned optimizer (VeLO)").check()
+    switch = page.get_by_role("switch", name="Learned optimizer (VeLO)")
+    switch.focus()
+    page.keyboard.press("Space")
+    assert switch.is_checked()
     assert learning_rate.is_disabled()
     assert page.locator("#lr-reason").is_visible()
     assert "sets its own step sizes" in page.locator("#lr-reason").inner_text()
@@ -98,6 +101,7 @@ def test_form_error_shows_next_to_field(page):
     error = page.locator("#error-epochs")
     error.wait_for(state="visible")
     assert "between 1 and" in error.inner_text()
+    screenshot(page, "form-error")
 
 
 def test_adam_job_draws_curve_and_succeeds(page):
@@ -140,3 +144,7 @@ def test_comparison_lists_every_run(page):
         )
     assert page.locator("#comparison-chart path").count() >= 8
     screenshot(page, "comparison")
+    page.goto("/#/comparisons")
+    page.locator("#comparisons-table tbody tr").first.wait_for()
+    assert page.locator("#comparisons-table .run-chip").count() == 5
+    screenshot(page, "comparison-list")

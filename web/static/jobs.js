@@ -62,9 +62,11 @@ export class JobList {
   row(job) {
     let row = this.rows.get(job.id);
     if (!row) {
-      const box = h("input", { type: "checkbox", "aria-label": `Select job ${job.id} to compare`,
+      const box = h("input", { type: "checkbox",
         onchange: () => this.toggle(job.id, box.checked) });
-      row = h("tr", { "data-job-id": job.id }, h("td", {}, box),
+      const label = h("label", { class: "row-select" }, box,
+        h("span", { class: "sr-only" }, `Select job ${job.id} to compare`));
+      row = h("tr", { "data-job-id": job.id }, h("td", {}, label),
         h("td", {}, h("a", { href: `#/jobs/${job.id}` }, `#${job.id} `, jobTitle(job))),
         h("td", {}), h("td", {}, optimizerText(job)), h("td", {}), h("td", {}),
         h("td", {}), h("td", {}, formatTime(job.created_at)));
