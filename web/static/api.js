@@ -7,7 +7,7 @@ export class ApiError extends Error {
     this.detail = detail;
   }
 
-  // Map FastAPI's 422 detail list to {field: message}; "" holds the rest.
+  // Map FastAPI's 422 detail list to {field: message}; "" collects the rest.
   fieldMessages() {
     const messages = {};
     const details = Array.isArray(this.detail) ? this.detail : [{ msg: this.message }];

@@ -55,7 +55,7 @@ async function route() {
   }
 }
 
-// Ask for a project API key when the server answers 401, then reload the view.
+// Ask for a project API key when the server returns 401, then reload the view.
 function keyDialog() {
   const input = h("input", { type: "password", id: "api-key", autocomplete: "off" });
   const dialog = h("dialog", { class: "card key-dialog", "aria-labelledby": "key-title" },

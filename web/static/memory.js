@@ -1,7 +1,8 @@
 // Estimate the memory a full-batch step needs, from the catalog's dataset sizes.
 
 const BYTES_PER_FLOAT32 = 4;
-// Forward values are kept for the backward pass, which adds gradients of the same size.
+// An estimate: forward values stay in memory for the backward pass, and their
+// gradients take as much again. Weights and optimizer state are left out (small here).
 const ACTIVATION_COPIES = 2;
 
 // Units one sample activates in `model`: hidden layers plus the output layer.
