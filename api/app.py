@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.lifespan import service_lifespan
-from api.routes import catalog, comparisons, health, jobs, pages
+from api.routes import catalog, comparisons, health, jobs, metrics, pages
 from db.engine import make_engine, make_session_factory
 from velotrain.settings import Settings, get_settings
 from worker.celery_app import make_celery
@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(jobs.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(catalog.router)
     app.include_router(comparisons.router)
     app.include_router(pages.router)
