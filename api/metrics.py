@@ -1,9 +1,9 @@
 """Prometheus metrics of the service, read from the database and the broker per scrape.
 
 Workers are separate processes, often on other machines, so the API does not count
-events itself: every value comes from the database (the record of all jobs and
-epochs) or from the broker (messages still waiting) at the moment of the scrape. Any
-API replica therefore reports the same numbers.
+events itself. Every value comes from the database (the record of all jobs and
+epochs) or from the broker (messages still waiting) at the moment of the scrape, and
+any API replica reports the same numbers.
 """
 
 import logging
@@ -21,8 +21,8 @@ from db.models import JOB_STATUSES, EpochRecord, Job
 logger = logging.getLogger(__name__)
 
 QUEUES = ("cpu", "gpu")
-# Upper bounds in seconds: one epoch of the catalog's small models takes from
-# milliseconds (iris, full batch) to about a minute (large batches of 8x8 digits).
+# Upper bounds in seconds. Estimate: an epoch of the catalog's small models takes
+# from milliseconds (iris, full batch) to tens of seconds on a CPU.
 EPOCH_SECONDS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 JOB_SECONDS_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200)
 BROKER_TIMEOUT_SECONDS = 2
@@ -157,9 +157,9 @@ def broker_metrics(celery: Celery, queues: Iterable[str]) -> Iterator[Metric]:
 def queue_depths(celery: Celery, queues: Iterable[str]) -> dict[str, int] | None:
     """Return waiting messages per queue, or None if the broker is unreachable.
 
-    A passive declare returns the message count without creating the queue: on
-    Redis the LLEN of the queue's lists, on kombu's SQLAlchemy transport a COUNT of
-    its visible rows in the message table.
+    A passive declare returns the message count. On Redis that is the LLEN of the
+    queue's lists; on kombu's SQLAlchemy transport, a COUNT of the queue's visible
+    rows in its message table.
     """
     try:
         with celery.connection_for_read() as connection:

@@ -130,7 +130,7 @@ def test_queue_depth_follows_job_queue(settings):
 
 
 def test_unreachable_broker_omits_queue_depth(settings):
-    # Port 9 (discard) on loopback: nothing listens there in the test machines.
+    # Port 9 (discard) on loopback, where no test server listens.
     down = settings.model_copy(update={"broker_url": "redis://127.0.0.1:9/0"})
     with TestClient(create_app(down)) as client:
         samples = scrape(client)
@@ -138,3 +138,12 @@ def test_unreachable_broker_omits_queue_depth(settings):
     assert samples[("velotrain_broker_up", ())] == 0
     assert not any(name == "velotrain_queue_depth" for name, _ in samples)
     assert ("velotrain_jobs", (("status", "queued"),)) in samples
+
+
+def test_metrics_need_no_api_key(settings):
+    with TestClient(create_app(settings.model_copy(update={"auth": "on"}))) as client:
+        response = client.get("/metrics")
+        jobs_response = client.get("/jobs")
+
+    assert response.status_code == 200
+    assert jobs_response.status_code == 401
