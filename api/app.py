@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.lifespan import service_lifespan
+from api.limits import BodySizeLimit, TokenBucketLimiter
 from api.routes import catalog, comparisons, health, jobs, metrics, pages
 from db.engine import make_engine, make_session_factory
 from velotrain.settings import Settings, get_settings
@@ -32,6 +33,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = make_session_factory(engine)
     app.state.celery = make_celery(settings)
+    app.state.submit_limiter = TokenBucketLimiter(
+        settings.submit_rate_per_second, settings.submit_burst
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     install_error_handlers(app)
     app.include_router(jobs.router)
     app.include_router(health.router)

@@ -84,3 +84,16 @@ def _resolve_learning_rate(request: JobCreate) -> float | None:
         return catalog.DEFAULT_LEARNING_RATE
     _check("learning_rate", catalog.check_learning_rate, request.learning_rate)
     return request.learning_rate
+
+
+def resolve_time_limit(request: JobCreate, max_seconds: int) -> int:
+    """Return the job's time limit: the requested one, or the server's maximum."""
+    if request.time_limit_seconds is None:
+        return max_seconds
+    if not 1 <= request.time_limit_seconds <= max_seconds:
+        raise InvalidField(
+            "time_limit_seconds",
+            f"time_limit_seconds must be between 1 and job_time_limit_seconds="
+            f"{max_seconds}. Received: time_limit_seconds={request.time_limit_seconds}",
+        )
+    return request.time_limit_seconds

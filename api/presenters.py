@@ -10,6 +10,7 @@ def job_to_public(job: Job) -> JobPublic:
         duration = (job.finished_at - job.started_at).total_seconds()
     return JobPublic(
         id=job.id,
+        project=job.project,
         name=job.name,
         status=job.status,
         optimizer=job.optimizer,
@@ -23,7 +24,9 @@ def job_to_public(job: Job) -> JobPublic:
         num_steps=job.num_steps,
         attempt=job.attempt,
         worker=job.worker,
+        time_limit_seconds=job.time_limit_seconds,
         created_at=job.created_at,
+        enqueued_at=job.enqueued_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
         duration_seconds=duration,

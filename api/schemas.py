@@ -44,6 +44,11 @@ class JobCreate(BaseModel):
     validation_split: float = Field(default=catalog.DEFAULT_VALIDATION_SPLIT)
     seed: int = Field(default=catalog.DEFAULT_SEED)
     name: str | None = Field(default=None, max_length=200)
+    time_limit_seconds: int | None = Field(
+        default=None,
+        description="Longest run of one attempt; at most the server's "
+        "job_time_limit_seconds, which is also the default",
+    )
 
 
 class JobConfig(BaseModel):
@@ -72,6 +77,7 @@ class JobPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
+    project: str
     name: str | None
     status: JobStatus
     optimizer: Literal["adam", "velo"]
@@ -85,7 +91,11 @@ class JobPublic(BaseModel):
     num_steps: int | None
     attempt: int
     worker: str | None
+    time_limit_seconds: int | None
     created_at: datetime
+    enqueued_at: datetime | None = Field(
+        description="When the broker accepted the job; null while it waits to be sent"
+    )
     started_at: datetime | None
     finished_at: datetime | None
     duration_seconds: float | None
@@ -113,6 +123,12 @@ class History(BaseModel):
     job_id: int
     status: JobStatus
     epochs: list[EpochRow]
+
+
+class ErrorDetail(BaseModel):
+    """An error response: what went wrong and, where it helps, how to fix it."""
+
+    detail: str
 
 
 class Health(BaseModel):

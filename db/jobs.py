@@ -7,7 +7,7 @@ from a worker carry it, so a worker that was given up on cannot touch the next
 attempt, and a redelivered task finds nothing queued to claim.
 
 A requeued job restarts from epoch 1 (there are no checkpoints), so requeueing
-deletes the epoch history of the lost attempt; `attempt` tells how many runs began.
+deletes the epoch history of the lost attempt; `attempt` counts the runs that began.
 """
 
 import math
@@ -40,7 +40,7 @@ class JobPage:
 
 @dataclass(frozen=True)
 class RunningJob:
-    """What the reaper needs to know about one running attempt."""
+    """The fields of one running attempt that the reaper checks."""
 
     id: int
     attempt: int
@@ -251,8 +251,9 @@ def record_epoch(
 ) -> bool:
     """Store one epoch's metrics; return whether the worker should stop.
 
-    It should stop when a cancel was requested, or when this attempt is no longer
-    running (the reaper gave up on it or timed it out); then nothing is stored.
+    It should stop when a cancel was requested. It should also stop when this
+    attempt is no longer running because the reaper requeued or ended it, and then
+    nothing is stored.
     Non-finite floats are stored as null because JSON cannot carry them.
     """
     with sessions() as session:

@@ -8,7 +8,7 @@ import sys
 from velotrain.commands import service
 
 # Modules under velotrain.commands that add their own subcommands.
-COMMAND_MODULES = ("service", "demo", "weights", "metatrain")
+COMMAND_MODULES = ("service", "demo", "weights", "metatrain", "keys", "reaper")
 
 logger = logging.getLogger(__name__)
 

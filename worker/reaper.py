@@ -1,4 +1,4 @@
-"""Set right the jobs nobody else will: lost workers, overruns and unsent tasks.
+"""Repair jobs that no worker will finish: lost workers, overruns, unsent tasks.
 
 One pass (`Reaper.run_once`):
 - a running job past its time limit fails with "timed out";
@@ -35,7 +35,7 @@ CANCEL = "cancel"
 
 @dataclass(frozen=True)
 class Verdict:
-    """What to do with one running attempt."""
+    """The repair one running attempt needs, and the reason it is given."""
 
     action: str
     reason: str | None = None
@@ -115,11 +115,13 @@ class Reaper:
             failure_reason=verdict.reason,
             attempt=job.attempt,
         )
-        if ended:
-            logger.warning("job ended by the reaper: %s", verdict.reason, extra=extra)
-            (report.cancelled if status == "cancelled" else report.failed).append(
-                job.id
-            )
+        if not ended:
+            return
+        logger.warning("job ended by the reaper: %s", verdict.reason, extra=extra)
+        if status == "cancelled":
+            report.cancelled.append(job.id)
+        else:
+            report.failed.append(job.id)
 
     def _send_unsent(self, now: datetime, report: PassReport) -> None:
         # TODO: a job whose task was accepted but then lost by the broker (a Redis

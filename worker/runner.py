@@ -148,7 +148,7 @@ def _train(
     stopped = False
 
     def on_epoch_end(metrics) -> bool:
-        # Returning True asks the loop to stop after this epoch.
+        # Returning True stops the training loop after this epoch.
         nonlocal stopped
         stopped = jobs.record_epoch(
             attempt.sessions, attempt.job_id, _as_dict(metrics), attempt.number
