@@ -16,7 +16,13 @@ import jax
 import numpy as np
 
 from velo_core import catalog
-from velo_core.batching import EpochFunctions, Samples, make_chunks, per_sample_loss_for
+from velo_core.batching import (
+    EpochFunctions,
+    Samples,
+    make_chunks,
+    needs_stepwise,
+    per_sample_loss_for,
+)
 from velo_core.config import TrainConfig
 from velo_core.datasets import Dataset, load_dataset
 from velo_core.models import build_model
@@ -125,7 +131,8 @@ class _Run:
         self._config = config
         self._is_classification = dataset.info.task == catalog.CLASSIFICATION
         loss = per_sample_loss_for(dataset.info.task)
-        self._functions = EpochFunctions(model, loss, optimizer)
+        stepwise = needs_stepwise(model)
+        self._functions = EpochFunctions(model, loss, optimizer, stepwise)
         self.state = self._functions.init_state()
         self._val = make_chunks(dataset.x_val, dataset.y_val)
         if config.batch_size == catalog.FULL_BATCH:
