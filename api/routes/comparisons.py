@@ -1,11 +1,12 @@
 """Routes for comparisons: VeLO against an Adam learning-rate sweep, or chosen jobs."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from celery import Celery
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.auth import Caller, CallerDep
 from api.comparison_presenters import comparison_to_public, comparison_to_summary
 from api.comparison_schemas import (
     MAX_COMPARED_JOBS,
@@ -15,9 +16,10 @@ from api.comparison_schemas import (
 )
 from api.deps import get_celery, get_session, get_settings
 from api.job_config import InvalidField, resolve_job_config
+from api.limits import LimitExceeded, check_resource_limits
 from api.queue import send_job
-from api.schemas import JobCreate
-from db import comparisons
+from api.schemas import JobConfig, JobCreate
+from db import comparisons, jobs
 from velotrain.settings import Settings
 
 router = APIRouter(prefix="/comparisons", tags=["comparisons"])
@@ -44,7 +46,7 @@ def _job_request(request: ComparisonCreate, learning_rate: float | None) -> JobC
     )
 
 
-def sweep_configs(request: ComparisonCreate, max_epochs: int) -> list[dict[str, Any]]:
+def sweep_configs(request: ComparisonCreate, max_epochs: int) -> list[JobConfig]:
     """Resolve the VeLO job and one Adam job per rate, or raise InvalidField."""
     rates = request.adam_learning_rates
     if not rates or len(set(rates)) != len(rates):
@@ -61,10 +63,12 @@ def sweep_configs(request: ComparisonCreate, max_epochs: int) -> list[dict[str, 
             if error.field != "learning_rate":
                 raise
             raise InvalidField("adam_learning_rates", error.message) from None
-    return [config.model_dump() for config in configs]
+    return configs
 
 
-def check_job_ids(session: Session, request: ComparisonCreate) -> list[int]:
+def check_job_ids(
+    session: Session, request: ComparisonCreate, scope: str | None
+) -> list[int]:
     """Return the requested job ids, or raise InvalidField unless 2 to 12 known ones."""
     job_ids = request.job_ids or []
     mixed = sorted(request.model_fields_set & SWEEP_FIELDS)
@@ -84,7 +88,7 @@ def check_job_ids(session: Session, request: ComparisonCreate) -> list[int]:
         raise InvalidField(
             "job_ids", f"job_ids must not repeat a job. Received: job_ids={job_ids}"
         )
-    missing = comparisons.missing_job_ids(session, job_ids)
+    missing = comparisons.missing_job_ids(session, job_ids, scope)
     if missing:
         raise InvalidField(
             "job_ids",
@@ -93,34 +97,58 @@ def check_job_ids(session: Session, request: ComparisonCreate) -> list[int]:
     return job_ids
 
 
+def check_room_for_jobs(
+    session: Session, caller: Caller, count: int, settings: Settings
+) -> None:
+    """Raise LimitExceeded (429) unless `count` more jobs fit the active-job limit."""
+    active = jobs.count_active_jobs(session, caller.project)
+    limit = settings.max_active_jobs_per_project
+    if active + count > limit:
+        raise LimitExceeded(
+            429,
+            f"a sweep creates {count} jobs, and project {caller.project!r} has "
+            f"{active} queued or running jobs of max_active_jobs_per_project="
+            f"{limit}; wait for some to end",
+        )
+
+
 @router.post("", status_code=201, response_model=ComparisonPublic)
 def create_comparison(
     request: ComparisonCreate,
+    http_request: Request,
     session: SessionDep,
+    caller: CallerDep,
     settings: Annotated[Settings, Depends(get_settings)],
     celery: Annotated[Celery, Depends(get_celery)],
     sessions: Annotated[sessionmaker[Session], Depends(get_session_factory)],
 ) -> ComparisonPublic:
     """Compare existing jobs, or create and enqueue a VeLO job and an Adam sweep."""
+    http_request.app.state.submit_limiter.check(caller.client_id)
     if request.job_ids is not None:
-        job_ids = check_job_ids(session, request)
-        comparison = comparisons.create_from_jobs(session, job_ids, request.name)
-    else:
-        configs = sweep_configs(request, settings.max_epochs)
-        comparison = comparisons.create_sweep(
-            session,
-            configs,
-            request.name,
-            time_limit_seconds=settings.job_time_limit_seconds,
+        job_ids = check_job_ids(session, request, caller.scope)
+        comparison = comparisons.create_from_jobs(
+            session, job_ids, request.name, project=caller.project
         )
-        for run in comparison.runs:
-            send_job(celery, sessions, run.job_id)
-    return _read(session, comparison.id)
+        return _read(session, comparison.id, caller.scope)
+    configs = sweep_configs(request, settings.max_epochs)
+    for config in configs:
+        check_resource_limits(config, settings)
+    check_room_for_jobs(session, caller, len(configs), settings)
+    comparison = comparisons.create_sweep(
+        session,
+        [config.model_dump() for config in configs],
+        request.name,
+        project=caller.project,
+        time_limit_seconds=settings.job_time_limit_seconds,
+    )
+    for run in comparison.runs:
+        send_job(celery, sessions, run.job_id)
+    return _read(session, comparison.id, caller.scope)
 
 
-def _read(session: Session, comparison_id: int) -> ComparisonPublic:
+def _read(session: Session, comparison_id: int, scope: str | None) -> ComparisonPublic:
     try:
-        comparison = comparisons.get_comparison(session, comparison_id)
+        comparison = comparisons.get_comparison(session, comparison_id, scope)
     except comparisons.ComparisonNotFound as error:
         raise HTTPException(status_code=404, detail=str(error)) from None
     job_ids = [run.job_id for run in comparison.runs]
@@ -130,11 +158,14 @@ def _read(session: Session, comparison_id: int) -> ComparisonPublic:
 @router.get("", response_model=ComparisonList)
 def list_comparisons(
     session: SessionDep,
+    caller: CallerDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> ComparisonList:
     """List comparisons newest first, with each run's label and status."""
-    page = comparisons.list_comparisons(session, limit=limit, offset=offset)
+    page = comparisons.list_comparisons(
+        session, project=caller.scope, limit=limit, offset=offset
+    )
     return ComparisonList(
         items=[comparison_to_summary(item) for item in page.items],
         total=page.total,
@@ -144,6 +175,8 @@ def list_comparisons(
 
 
 @router.get("/{comparison_id}", response_model=ComparisonPublic)
-def read_comparison(comparison_id: int, session: SessionDep) -> ComparisonPublic:
+def read_comparison(
+    comparison_id: int, session: SessionDep, caller: CallerDep
+) -> ComparisonPublic:
     """Return every run's status and history, and the final-metrics table."""
-    return _read(session, comparison_id)
+    return _read(session, comparison_id, caller.scope)

@@ -1,6 +1,9 @@
 import pytest
+from fastapi.testclient import TestClient
 
+from api.app import create_app
 from db import comparisons, jobs
+from db.api_keys import create_api_key
 from db.engine import make_engine, make_session_factory
 
 SWEEP_LABELS = ["velo", "adam_0.0001", "adam_0.001", "adam_0.01", "adam_0.05"]
@@ -225,3 +228,50 @@ def test_store_scopes_comparisons_by_project(client, sessions):
         with pytest.raises(comparisons.ComparisonNotFound):
             comparisons.get_comparison(session, stored.id, project="red")
         assert comparisons.missing_job_ids(session, ids, project="red") == ids
+
+
+@pytest.fixture
+def keyed_client(settings):
+    """Return a client on a server with authentication on, and two project keys."""
+    secured = settings.model_copy(update={"auth": "on"})
+    app = create_app(secured)
+    with app.state.sessions() as session:
+        keys = {
+            project: {"X-API-Key": create_api_key(session, project)}
+            for project in ("blue", "red")
+        }
+    with TestClient(app) as test_client:
+        yield test_client, keys
+
+
+def test_comparison_hidden_from_other_project(keyed_client):
+    client, keys = keyed_client
+    body = {"dataset": "iris", "epochs": 2, "adam_learning_rates": [1e-3]}
+    created = client.post("/comparisons", json=body, headers=keys["blue"]).json()
+    url = f"/comparisons/{created['id']}"
+    assert client.get(url, headers=keys["blue"]).status_code == 200
+    assert client.get(url, headers=keys["red"]).status_code == 404
+    assert client.get("/comparisons", headers=keys["red"]).json()["total"] == 0
+    assert client.get("/comparisons").status_code == 401
+
+
+def test_job_ids_of_other_project_unknown(keyed_client):
+    client, keys = keyed_client
+    body = {"dataset": "iris", "epochs": 2}
+    ids = [
+        client.post("/jobs", json=body, headers=keys["blue"]).json()["id"]
+        for _ in range(2)
+    ]
+    response = client.post("/comparisons", json={"job_ids": ids}, headers=keys["red"])
+    assert response.status_code == 422
+    assert "Unknown job ids" in response.json()["detail"][0]["msg"]
+
+
+def test_sweep_over_active_job_limit(settings):
+    limited = settings.model_copy(update={"max_active_jobs_per_project": 4})
+    with TestClient(create_app(limited)) as client:
+        response = sweep(client)
+        listing = client.get("/jobs").json()
+    assert response.status_code == 429
+    assert "creates 5 jobs" in response.json()["detail"]
+    assert listing["total"] == 0
