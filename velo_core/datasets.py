@@ -28,8 +28,8 @@ class Dataset:
     standard deviation (kept here to standardise new inputs the same way). Labels
     are int32 class indices for classification. Regression targets are float32 and
     standardised the same way, so a mean squared error of 1 equals predicting the
-    training mean whatever the target's unit; `target_mean + target_std * output`
-    maps a prediction back.
+    training mean whatever the target's unit, and `target_mean + target_std *
+    output` maps a prediction back.
     """
 
     info: catalog.DatasetInfo

@@ -19,8 +19,8 @@ from velo_core.batching import TrainState
 from velo_core.models import import_keras
 from velo_core.optimizers import build_optimizer
 
-# Samples per batch when arrays are given; in full-batch mode this only bounds the
-# memory of one gradient pass, it does not change the step.
+# Samples per batch when arrays are given. In full-batch mode this only bounds the
+# memory of one gradient pass and does not change the step.
 ARRAY_BATCH_SIZE = 32
 
 
@@ -38,9 +38,9 @@ def train_keras_model_with_velo(
 ):
     """Trains `model` in place with VeLO, calling Keras callbacks once per epoch.
 
-    By default each epoch makes one VeLO step on the gradient averaged over all
-    training samples (every batch, weighted by its size), the regime VeLO was
-    meta-trained for (Metz et al. 2022, arXiv 2211.09760).
+    By default each epoch makes one VeLO step (Metz et al. 2022, arXiv 2211.09760)
+    on the gradient averaged over all training samples, each batch weighted by its
+    size.
 
     Args:
         model: a Keras 3 model on the JAX backend; an unbuilt model is built from

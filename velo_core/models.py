@@ -14,7 +14,7 @@ _CONV_FILTERS = (16, 32)
 def import_keras():
     """Returns the keras module, running on the JAX backend.
 
-    Sets KERAS_BACKEND=jax when Keras is not imported yet; this is the one place in
+    Sets KERAS_BACKEND=jax when Keras is not imported yet. This is the one place in
     velo_core that chooses the backend.
 
     Raises:
@@ -24,7 +24,7 @@ def import_keras():
         requested = os.environ.setdefault("KERAS_BACKEND", "jax")
         if requested != "jax":
             raise RuntimeError(
-                "velo_core trains with Keras on the JAX backend; unset KERAS_BACKEND "
+                "velo_core trains with Keras on the JAX backend. Unset KERAS_BACKEND "
                 f"or set it to 'jax'. Received: KERAS_BACKEND={requested!r}"
             )
     import keras
@@ -32,7 +32,7 @@ def import_keras():
     if keras.backend.backend() != "jax":
         raise RuntimeError(
             "velo_core trains with Keras on the JAX backend, but Keras was imported "
-            "with another one; set KERAS_BACKEND=jax before importing keras. "
+            "with another one. Set KERAS_BACKEND=jax before importing keras. "
             f"Received: backend={keras.backend.backend()!r}"
         )
     return keras

@@ -67,8 +67,8 @@ class TrainResult:
 def steps_per_epoch(num_train_samples: int, batch_size: int | str) -> int:
     """Returns the optimizer updates one epoch makes for `batch_size`.
 
-    "full" makes one; an integer makes one per batch, the last batch holding the
-    remainder, and a batch size above the sample count is clamped to it.
+    "full" makes one. An integer makes one per batch, with the remainder in the
+    last batch. A batch size above the sample count is clamped to it.
     """
     catalog.check_batch_size(batch_size)
     if batch_size == catalog.FULL_BATCH:
@@ -81,7 +81,7 @@ def train(
 ) -> TrainResult:
     """Trains the model `config` describes and returns its history and weights.
 
-    Each history row holds `epoch` (from 1), `loss` (full batch: the loss at the
+    Each history row contains `epoch` (from 1), `loss` (full batch: the loss at the
     step; minibatch: mean over the epoch's steps), `val_loss`, `seconds` (wall
     time of the epoch) and, for classification, `accuracy` and `val_accuracy`.
 
