@@ -43,7 +43,8 @@ class JobCreate(BaseModel):
     )
     validation_split: float = Field(default=catalog.DEFAULT_VALIDATION_SPLIT)
     seed: int = Field(default=catalog.DEFAULT_SEED)
-    name: str | None = Field(default=None, max_length=200)
+    # PostgreSQL text cannot contain NUL characters.
+    name: str | None = Field(default=None, max_length=200, pattern="^[^\x00]*$")
     time_limit_seconds: int | None = Field(
         default=None,
         description="Longest run of one attempt; at most the server's "
