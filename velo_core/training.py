@@ -83,7 +83,8 @@ def train(
 
     Each history row contains `epoch` (from 1), `loss` (full batch: the loss at the
     step; minibatch: mean over the epoch's steps), `val_loss`, `seconds` (wall
-    time of the epoch) and, for classification, `accuracy` and `val_accuracy`.
+    time of the epoch, which for epoch 1 includes compiling the jitted functions)
+    and, for classification, `accuracy` and `val_accuracy`.
 
     Args:
         config: what to train and how.
