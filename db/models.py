@@ -85,6 +85,14 @@ class Job(Base):
     # Set when the broker accepted the task; NULL while the job waits to be sent.
     enqueued_at: Mapped[datetime | None] = mapped_column()
     time_limit_seconds: Mapped[int | None] = mapped_column(Integer)
+    # Optimizer updates made; fewer than num_steps when early stopping ended the run.
+    steps_executed: Mapped[int | None] = mapped_column(Integer)
+    stopped_epoch: Mapped[int | None] = mapped_column(Integer)
+    best_epoch: Mapped[int | None] = mapped_column(Integer)
+    # What the finished job tells its user, as JSON objects (see api/insight_schemas).
+    classification: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    cost: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    device_fit: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     epochs: Mapped[list["EpochRecord"]] = relationship(
         back_populates="job",
