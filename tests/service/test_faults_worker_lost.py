@@ -34,7 +34,7 @@ def kill_mid_job(stack, client, worker_name: str) -> int:
     return job_id
 
 
-def test_killed_job_completes_on_another_worker_as_attempt_two(tmp_path):
+def test_killed_job_reruns_as_attempt_two(tmp_path):
     stack = fault_stack(tmp_path)
     try:
         stack.start_api()
@@ -53,7 +53,7 @@ def test_killed_job_completes_on_another_worker_as_attempt_two(tmp_path):
     assert "worker lost; job requeued" in stack.log("api")
 
 
-def test_killed_job_fails_as_worker_lost_after_max_attempts(tmp_path):
+def test_killed_job_fails_after_max_attempts(tmp_path):
     stack = fault_stack(tmp_path, max_attempts="1")
     try:
         stack.start_api()
@@ -64,7 +64,7 @@ def test_killed_job_fails_as_worker_lost_after_max_attempts(tmp_path):
                 lambda: client.get(f"/jobs/{job_id}").json(),
                 lambda job: job["status"] != "running",
                 timeout=60,
-                what="reaping the lost job",
+                description="reaping the lost job",
             )
             epochs = history_epochs(client, job_id)
     finally:

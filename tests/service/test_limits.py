@@ -102,21 +102,21 @@ def test_body_under_limit_is_accepted(limited):
 def test_active_jobs_over_limit_is_429(limited):
     first = limited.post("/jobs", json=JOB).json()["id"]
     limited.post("/jobs", json=JOB)
-    refused = limited.post("/jobs", json=JOB)
+    rejected = limited.post("/jobs", json=JOB)
     limited.post(f"/jobs/{first}/cancel")
-    assert refused.status_code == 429
-    assert "max_active_jobs_per_project=2" in refused.json()["detail"]
+    assert rejected.status_code == 429
+    assert "max_active_jobs_per_project=2" in rejected.json()["detail"]
     assert limited.post("/jobs", json=JOB).status_code == 201
 
 
 @with_settings(submit_rate_per_second=0.01, submit_burst=2)
 def test_submit_rate_over_limit_is_429(limited):
     statuses = [limited.post("/jobs", json=JOB).status_code for _ in range(3)]
-    refused = limited.post("/jobs", json=JOB)
+    rejected = limited.post("/jobs", json=JOB)
     assert statuses == [201, 201, 429]
-    assert "submit_rate_per_second=0.01" in refused.json()["detail"]
-    assert "submit_burst=2" in refused.json()["detail"]
-    assert int(refused.headers["Retry-After"]) >= 1
+    assert "submit_rate_per_second=0.01" in rejected.json()["detail"]
+    assert "submit_burst=2" in rejected.json()["detail"]
+    assert int(rejected.headers["Retry-After"]) >= 1
 
 
 @with_settings(submit_rate_per_second=0.01, submit_burst=1, auth="on")
