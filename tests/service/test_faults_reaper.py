@@ -1,12 +1,17 @@
 """The reaper's repairs on a real database, with a recording stand-in for Celery."""
 
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
 
 from db import jobs as job_store
 from db.engine import make_engine, make_session_factory
+from db.migrate import upgrade_to_head
 from db.models import Job, utc_now
+from tests.service.stack import embedded_env
+from velotrain.settings import Settings
 from worker.reaper import CANCEL, FAIL, REQUEUE, Reaper, judge
 
 CONFIG = {"dataset": "iris", "model": "linear", "use_velo": False, "epochs": 3}
@@ -178,3 +183,24 @@ def test_unsent_job_waits_for_grace_period(settings, sessions):
         fast_settings(settings, enqueue_grace_seconds=60), sessions, celery
     ).run_once()
     assert celery.sent == []
+
+
+@pytest.mark.slow
+def test_reaper_command_requeues_lost_job(tmp_path):
+    settings = Settings(data_dir=tmp_path / "var")
+    settings.ensure_data_dir()
+    upgrade_to_head(settings.resolved_database_url)
+    sessions = make_session_factory(make_engine(settings.resolved_database_url))
+    job_id = new_job(sessions)
+    job_store.claim_job(sessions, job_id, "w")
+    age_job(sessions, job_id, 61)
+    env = embedded_env(tmp_path / "var")
+    done = subprocess.run(
+        [sys.executable, "-m", "velotrain.cli", "reaper", "--once"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"requeued=[{job_id}]" in done.stdout
+    assert read(sessions, job_id).status == "queued"
