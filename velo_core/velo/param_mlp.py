@@ -57,10 +57,6 @@ def interpolate_mlps(controls, stacked, arch: VeloArchitecture) -> list[list]:
     return leaves
 
 
-def _channels(group: jax.Array) -> list[jax.Array]:
-    return [group[..., i] for i in range(group.shape[-1])]
-
-
 def _factored_groups(m, row, col, diag, shape):
     """Return groups 9-13: the factored statistics, their rsqrt and scaled m."""
     axes = factored_axes(shape)
@@ -81,10 +77,10 @@ def _factored_groups(m, row, col, diag, shape):
     ]
 
 
-def input_channels(p, g, m, rms, fac_g, row, col, diag) -> list[jax.Array]:
-    """Return the 30 input channels (each broadcastable to p's shape) in order."""
+def input_groups(p, g, m, rms, fac_g, row, col, diag) -> list[jax.Array]:
+    """Return the 14 input groups (shape broadcastable to p's + (width,)) in order."""
     rsq = jax.lax.rsqrt(rms + RMS_EPS)
-    groups = [
+    return [
         g[..., None],
         jnp.clip(g, -GRAD_FEATURE_CLIP, GRAD_FEATURE_CLIP)[..., None],
         p[..., None],
@@ -95,23 +91,28 @@ def input_channels(p, g, m, rms, fac_g, row, col, diag) -> list[jax.Array]:
         fac_g,
         g[..., None] * rsq,
     ] + _factored_groups(m, row, col, diag, p.shape)
-    return [channel for group in groups for channel in _channels(group)]
 
 
-def _channel_scale(channel: jax.Array) -> jax.Array:
-    # The mean of squares runs over every parameter position; a channel broadcast
-    # along some axes has the same mean over its stored values.
-    return jax.lax.rsqrt(NORMALISER_EPS + jnp.mean(jnp.square(channel)))
+def _group_scale(group: jax.Array) -> jax.Array:
+    # The mean of squares runs over every parameter position, per channel; a group
+    # broadcast along some axes has the same mean over its stored values.
+    axes = tuple(range(group.ndim - 1))
+    return jax.lax.rsqrt(NORMALISER_EPS + jnp.mean(jnp.square(group), axis=axes))
 
 
-def run_mlp(channels, layers, shape) -> jax.Array:
-    """Return the MLP outputs, shape + (outputs,), for normalised input channels."""
+def run_mlp(groups, layers, shape) -> jax.Array:
+    """Return the MLP outputs, shape + (outputs,), for unnormalised input groups.
+
+    Each channel's normaliser scales its row of the first-layer weights instead of
+    the channel itself, so the first layer is one fused elementwise pass.
+    """
     (w0, b0), rest = layers[0], layers[1:]
-    scales = jnp.stack([_channel_scale(c) for c in channels])
-    w0 = w0 * scales[:, None]
-    hidden = b0
-    for index, channel in enumerate(channels):
-        hidden = hidden + channel[..., None] * w0[index]
+    w0 = w0 * jnp.concatenate([_group_scale(group) for group in groups])[:, None]
+    hidden, row = b0, 0
+    for group in groups:
+        for channel in range(group.shape[-1]):
+            hidden = hidden + group[..., channel, None] * w0[row]
+            row += 1
     hidden = jnp.broadcast_to(hidden, tuple(shape) + hidden.shape[-1:])
     for w, b in rest:
         hidden = jnp.dot(jax.nn.relu(hidden), w) + b
@@ -124,8 +125,8 @@ def leaf_step(p, g, m, rms, fac_g, row, col, diag, layers, lr_mult):
         # Scalars run as shape (1,) and are squeezed back.
         expanded = [x[None] for x in (p, g, m, rms, fac_g, diag)]
         return leaf_step(*expanded[:5], row, col, expanded[5], layers, lr_mult)[0]
-    channels = input_channels(p, g, m, rms, fac_g, row, col, diag)
-    out = run_mlp(channels, layers, p.shape)
+    groups = input_groups(p, g, m, rms, fac_g, row, col, diag)
+    out = run_mlp(groups, layers, p.shape)
     direction, magnitude = out[..., 0], out[..., 1]
     param_scale = jnp.sqrt(jnp.mean(jnp.square(p)) + 1e-9)
     step = direction * (param_scale * jnp.exp(magnitude * EXP_MULT)) * STEP_MULT
