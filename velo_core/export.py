@@ -1,0 +1,237 @@
+"""Export a trained Keras model as .keras, TFLite float32 and TFLite int8 files.
+
+TensorFlow is imported only inside the functions that convert or run TFLite files, so
+importing this module (for `artifact_path` or `FORMATS`) stays light. A Keras model on
+the JAX backend converts through `model.export(..., format="tf_saved_model")`, which
+traces it with jax2tf, and then the TFLite converter reads that SavedModel.
+
+`export_in_subprocess` runs the conversion in a child process, so a long-lived process
+(the worker) never holds TensorFlow's memory (about 460 MB) after an export.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+KERAS = "keras"
+TFLITE = "tflite"
+TFLITE_INT8 = "tflite-int8"
+FORMATS = (KERAS, TFLITE, TFLITE_INT8)
+_SUFFIXES = {KERAS: ".keras", TFLITE: ".tflite", TFLITE_INT8: ".int8.tflite"}
+MEDIA_TYPES = {
+    KERAS: "application/zip",
+    TFLITE: "application/octet-stream",
+    TFLITE_INT8: "application/octet-stream",
+}
+
+# Samples of the training split the int8 converter calibrates its ranges on.
+REPRESENTATIVE_SAMPLES = 200
+SUBPROCESS_TIMEOUT_SECONDS = 600
+
+
+def check_format(fmt: str) -> None:
+    """Raises ValueError unless `fmt` is one of `FORMATS`."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {list(FORMATS)}. Received: {fmt!r}")
+
+
+def artifact_path(directory: Path, stem: str, fmt: str) -> Path:
+    """Returns where the `fmt` file of model `stem` lives in `directory`."""
+    check_format(fmt)
+    return Path(directory) / f"{stem}{_SUFFIXES[fmt]}"
+
+
+def representative_sample(
+    x: np.ndarray, count: int = REPRESENTATIVE_SAMPLES, seed: int = 0
+) -> np.ndarray:
+    """Returns up to `count` rows of `x`, drawn without replacement, as float32."""
+    x = np.asarray(x, dtype=np.float32)
+    if len(x) <= count:
+        return x
+    rows = np.random.default_rng(seed).choice(len(x), size=count, replace=False)
+    return x[np.sort(rows)]
+
+
+def to_tflite(model, representative_x: np.ndarray | None = None) -> bytes:
+    """Converts a Keras model to a TFLite flatbuffer.
+
+    Args:
+        model: a built Keras 3 model with one input.
+        representative_x: None for float32; else samples (rows of model inputs) to
+            calibrate full int8 post-training quantisation, int8 inputs and outputs
+            included, as microcontroller runtimes need.
+
+    Returns:
+        The TFLite file's bytes.
+    """
+    tf = _import_tensorflow()
+    with tempfile.TemporaryDirectory() as scratch:
+        saved_model = os.path.join(scratch, "saved_model")
+        model.export(saved_model, format="tf_saved_model", verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
+        if representative_x is not None:
+            _configure_int8(tf, converter, representative_x)
+        return converter.convert()
+
+
+def _configure_int8(tf, converter, representative_x: np.ndarray) -> None:
+    samples = np.asarray(representative_x, dtype=np.float32)
+    if samples.ndim < 2 or len(samples) == 0:
+        raise ValueError(
+            "representative_x must hold at least one row of model inputs. "
+            f"Received: shape {samples.shape}"
+        )
+
+    def batches() -> Iterator[list[np.ndarray]]:
+        for row in samples:
+            yield [row[None, ...]]
+
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = batches
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+
+
+def export_model(
+    model, directory: Path, stem: str, representative_x: np.ndarray
+) -> dict[str, Path]:
+    """Writes the model in every format of `FORMATS`; returns format -> path."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {fmt: artifact_path(directory, stem, fmt) for fmt in FORMATS}
+    if not paths[KERAS].exists():
+        model.save(paths[KERAS])
+    _write_atomically(paths[TFLITE], to_tflite(model))
+    _write_atomically(paths[TFLITE_INT8], to_tflite(model, representative_x))
+    return paths
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    # Readers never see a half-written file: they see no file, then the whole one.
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(content)
+    partial.replace(path)
+
+
+def export_in_subprocess(
+    keras_path: Path,
+    representative_x: np.ndarray,
+    timeout_seconds: float = SUBPROCESS_TIMEOUT_SECONDS,
+) -> dict[str, Path]:
+    """Exports the saved `.keras` file in a child Python process.
+
+    Writes the TFLite files next to `keras_path`, with the same stem.
+
+    Raises:
+        RuntimeError: with the child's last error lines when the export fails.
+    """
+    keras_path = Path(keras_path)
+    stem = keras_path.name.removesuffix(_SUFFIXES[KERAS])
+    sample_path = keras_path.with_name(f"{stem}.representative.npy")
+    np.save(sample_path, np.asarray(representative_x, dtype=np.float32))
+    command = [sys.executable, "-m", "velo_core.export", str(keras_path)]
+    command += ["--representative", str(sample_path)]
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout_seconds
+        )
+    finally:
+        sample_path.unlink(missing_ok=True)
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-5:])
+        raise RuntimeError(f"TFLite export failed (exit {done.returncode}): {tail}")
+    # The JSON is the last line; libraries may print above it.
+    written = json.loads(done.stdout.strip().splitlines()[-1])
+    return {fmt: Path(path) for fmt, path in written.items()}
+
+
+def run_tflite(model: bytes | Path | str, x: np.ndarray) -> np.ndarray:
+    """Runs a TFLite model on the rows of `x` and returns float32 outputs.
+
+    Quantised inputs and outputs are converted with the scale and zero point the
+    file stores, so float32 and int8 files take and give the same values.
+    """
+    interpreter = _interpreter(model)
+    x = np.asarray(x, dtype=np.float32)
+    source = interpreter.get_input_details()[0]
+    interpreter.resize_tensor_input(source["index"], x.shape)
+    interpreter.allocate_tensors()
+    source = interpreter.get_input_details()[0]
+    target = interpreter.get_output_details()[0]
+    interpreter.set_tensor(source["index"], _quantize(x, source))
+    interpreter.invoke()
+    return _dequantize(interpreter.get_tensor(target["index"]), target)
+
+
+def _interpreter(model: bytes | Path | str):
+    tf = _import_tensorflow()
+    content = model if isinstance(model, bytes) else Path(model).read_bytes()
+    with warnings.catch_warnings():
+        # tf.lite.Interpreter warns that it moves to a separate package; it still
+        # ships with TensorFlow 2.21 and reads the same files.
+        warnings.simplefilter("ignore", UserWarning)
+        return tf.lite.Interpreter(model_content=content)
+
+
+def _quantize(x: np.ndarray, details: dict) -> np.ndarray:
+    scale, zero_point = details["quantization"]
+    if details["dtype"] == np.float32 or scale == 0:
+        return x.astype(details["dtype"])
+    info = np.iinfo(details["dtype"])
+    values = np.round(x / scale + zero_point)
+    return np.clip(values, info.min, info.max).astype(details["dtype"])
+
+
+def _dequantize(values: np.ndarray, details: dict) -> np.ndarray:
+    scale, zero_point = details["quantization"]
+    if details["dtype"] == np.float32 or scale == 0:
+        return values.astype(np.float32)
+    return ((values.astype(np.float32) - zero_point) * scale).astype(np.float32)
+
+
+def _import_tensorflow():
+    from velo_core.models import import_keras
+
+    # TensorFlow imports Keras; Keras must come up on the JAX backend first.
+    import_keras()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        import tensorflow as tf
+    except ImportError as error:
+        raise RuntimeError(
+            "TFLite export needs TensorFlow: pip install tensorflow-cpu==2.21.0. "
+            f"Received: {error}"
+        ) from error
+    return tf
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exports a `.keras` file to TFLite; prints format -> path as JSON."""
+    parser = argparse.ArgumentParser(prog="python -m velo_core.export")
+    parser.add_argument("keras_file", type=Path)
+    parser.add_argument("--representative", type=Path, required=True)
+    args = parser.parse_args(argv)
+    from velo_core.models import import_keras
+
+    keras = import_keras()
+    model = keras.saving.load_model(args.keras_file, safe_mode=True)
+    stem = args.keras_file.name.removesuffix(_SUFFIXES[KERAS])
+    samples = np.load(args.representative, allow_pickle=False)
+    paths = export_model(model, args.keras_file.parent, stem, samples)
+    print(json.dumps({fmt: str(path) for fmt, path in paths.items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
