@@ -1,0 +1,144 @@
+"""Measure whether a trained model fits a small device: size and TFLite latency.
+
+`measure_in_subprocess` converts a saved `.keras` file to TFLite float32 and int8
+(with `velo_core.export`) and times single-sample inferences through the TFLite
+interpreter, all in a child process, so the caller never holds TensorFlow's memory.
+The latency is that of the measuring host's CPU, which the result names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from velo_core import export
+
+# Single-sample inferences timed after the warm-up ones; the median is reported.
+WARMUP_RUNS = 10
+TIMED_RUNS = 200
+SUBPROCESS_TIMEOUT_SECONDS = 600
+
+
+def host_description() -> str:
+    """Returns this host's name and CPU model, e.g. "worker-1 (AMD EPYC 7B13)"."""
+    return f"{socket.gethostname()} ({cpu_model()})"
+
+
+def cpu_model() -> str:
+    """Returns the CPU model name from /proc/cpuinfo, else what platform knows."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def median_latency_ms(tflite_path: Path, sample: np.ndarray) -> float:
+    """Returns the median milliseconds of one inference of `sample` (one row)."""
+    tf = _import_tensorflow()
+    interpreter = tf.lite.Interpreter(model_path=str(tflite_path))
+    source = interpreter.get_input_details()[0]
+    interpreter.resize_tensor_input(source["index"], (1, *sample.shape))
+    interpreter.allocate_tensors()
+    source = interpreter.get_input_details()[0]
+    interpreter.set_tensor(source["index"], sample[None, ...].astype(source["dtype"]))
+    durations = []
+    for run in range(WARMUP_RUNS + TIMED_RUNS):
+        started = time.perf_counter()
+        interpreter.invoke()
+        if run >= WARMUP_RUNS:
+            durations.append(time.perf_counter() - started)
+    return 1000.0 * statistics.median(durations)
+
+
+def measure(keras_path: Path, representative_x: np.ndarray) -> dict[str, Any]:
+    """Converts `keras_path` to TFLite where not done yet and measures the files."""
+    keras = _import_keras()
+    model = keras.saving.load_model(keras_path, safe_mode=True)
+    stem = keras_path.name.removesuffix(".keras")
+    paths = {
+        fmt: export.artifact_path(keras_path.parent, stem, fmt)
+        for fmt in (export.TFLITE, export.TFLITE_INT8)
+    }
+    if not all(path.exists() for path in paths.values()):
+        paths = export.export_model(model, keras_path.parent, stem, representative_x)
+    sample = np.asarray(representative_x[0], dtype=np.float32)
+    return {
+        "param_count": int(model.count_params()),
+        "tflite_float32_bytes": paths[export.TFLITE].stat().st_size,
+        "tflite_int8_bytes": paths[export.TFLITE_INT8].stat().st_size,
+        "latency_ms_median": median_latency_ms(paths[export.TFLITE], sample),
+        "latency_runs": TIMED_RUNS,
+        "measured_on": host_description(),
+    }
+
+
+def measure_in_subprocess(
+    keras_path: Path,
+    representative_x: np.ndarray,
+    timeout_seconds: float = SUBPROCESS_TIMEOUT_SECONDS,
+) -> dict[str, Any]:
+    """Runs `measure` in a child Python process and returns its figures.
+
+    Raises:
+        RuntimeError: with the child's last error lines when it fails.
+        subprocess.TimeoutExpired: when it runs longer than `timeout_seconds`.
+    """
+    keras_path = Path(keras_path)
+    sample_path = keras_path.with_name(keras_path.stem + ".device-fit.npy")
+    np.save(sample_path, np.asarray(representative_x, dtype=np.float32))
+    command = [sys.executable, "-m", "velo_core.device_fit", str(keras_path)]
+    command += ["--representative", str(sample_path)]
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout_seconds
+        )
+    finally:
+        sample_path.unlink(missing_ok=True)
+    if done.returncode != 0:
+        tail = " ".join(done.stderr.strip().splitlines()[-3:])
+        raise RuntimeError(f"device fit failed (exit {done.returncode}): {tail}")
+    # The JSON is the last line; libraries may print above it.
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _import_tensorflow():
+    # TensorFlow imports Keras, which must come up on the JAX backend first.
+    _import_keras()
+    import tensorflow as tf
+
+    return tf
+
+
+def _import_keras():
+    from velo_core.models import import_keras
+
+    return import_keras()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measures a `.keras` file's device fit; prints the figures as JSON."""
+    parser = argparse.ArgumentParser(prog="python -m velo_core.device_fit")
+    parser.add_argument("keras_file", type=Path)
+    parser.add_argument("--representative", type=Path, required=True)
+    args = parser.parse_args(argv)
+    samples = np.load(args.representative, allow_pickle=False)
+    print(json.dumps(measure(args.keras_file, samples)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
