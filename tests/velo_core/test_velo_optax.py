@@ -33,9 +33,10 @@ def quadratic(params):
 def descent_theta(arch: VeloArchitecture, lr_mult: float = 100.0):
     """Return a theta whose MLP steps along the leaf-normalised gradient.
 
-    Controls are constant ones, so every leaf gets 100 * mean of the (equal)
-    bases; the first layer splits g into relu(g) and relu(-g) and the output's
-    direction recombines them. The step is lr_mult * 1e-3 * param_scale * g / rms.
+    Controls are constant ones, so every leaf gets 100 times the mean of the
+    (equal) bases. The first layer splits g into relu(g) and relu(-g), and the
+    output's direction recombines them. The step is
+    lr_mult * 1e-3 * param_scale * g / rms(g).
     """
     theta = jax.tree_util.tree_map(
         jnp.zeros_like, init_theta(jax.random.PRNGKey(0), arch)

@@ -1,10 +1,10 @@
 """Read and write the msgpack checkpoint format of published VeLO weights.
 
 The file is one msgpack map {"params": theta, "gen_id": str, "step": int}. Nested
-dicts are maps with string keys, the LSTM initial state is a map with keys "hidden"
-and "cell", and every array is a msgpack extension of type 1 whose payload is a
-msgpack array [shape, dtype name, raw C-order little-endian bytes]. Type 3 holds a
-numpy scalar the same way.
+dicts are maps with string keys. The LSTM initial state is a map with keys "hidden"
+and "cell". Every array is a msgpack extension of type 1 whose payload is a msgpack
+array [shape, dtype name, raw C-order little-endian bytes]. Type 3 stores a numpy
+scalar the same way.
 """
 
 import msgpack

@@ -85,12 +85,27 @@ def _update_statistics(state: VeloState, grads):
     return momentum, rms, row, col, diag, fac_g
 
 
+def _new_params(params, grads, stats, layers, lr_mult):
+    """Return the parameter tree after each leaf's interpolated-MLP step."""
+    momentum, rms, row, col, diag, fac_g = stats
+    treedef = jax.tree_util.tree_structure(params)
+    trees = (params, grads, momentum, rms, fac_g, row, col, diag)
+    per_leaf = zip(*(treedef.flatten_up_to(tree) for tree in trees), strict=True)
+    new_leaves = [
+        leaf_step(*leaf, layers[index], lr_mult[index]).astype(leaf[0].dtype)
+        for index, leaf in enumerate(per_leaf)
+    ]
+    return treedef.unflatten(new_leaves)
+
+
 def apply_step(theta, arch: VeloArchitecture, state: VeloState, grads, params, loss):
     """Return (new_params, new_state) after one VeLO update with training loss."""
     buffer = update_loss_buffer(state.loss_buffer, jnp.asarray(loss, jnp.float32))
     grads = jax.tree_util.tree_map(
         lambda g: jnp.clip(jnp.asarray(g, jnp.float32), -GRAD_CLIP, GRAD_CLIP), grads
     )
+
+    # The LSTM sees the statistics from before this step's gradient.
     fraction = state.iteration / state.num_steps.astype(jnp.float32)
     inputs = lstm_inputs(
         params, state.momentum, state.rms, fraction, loss_features(buffer)
@@ -98,21 +113,13 @@ def apply_step(theta, arch: VeloArchitecture, state: VeloState, grads, params, l
     controls, lr_mult, lstm = run_tensor_network(
         theta["rnn_params"], inputs, state.lstm
     )
-    momentum, rms, row, col, diag, fac_g = _update_statistics(state, grads)
+
+    stats = _update_statistics(state, grads)
     stacked = stack_bases(theta["ff_mod_stack"]["~"], arch)
     layers = interpolate_mlps(controls, stacked, arch)
-    treedef = jax.tree_util.tree_structure(params)
-    per_leaf = zip(
-        *(
-            treedef.flatten_up_to(tree)
-            for tree in (params, grads, momentum, rms, fac_g, row, col, diag)
-        ),
-        strict=True,
-    )
-    new_leaves = [
-        leaf_step(*leaf, layers[index], lr_mult[index]).astype(leaf[0].dtype)
-        for index, leaf in enumerate(per_leaf)
-    ]
+    new_params = _new_params(params, grads, stats, layers, lr_mult)
+
+    momentum, rms, row, col, diag, _ = stats
     new_state = VeloState(
         iteration=state.iteration + 1,
         num_steps=state.num_steps,
@@ -124,4 +131,4 @@ def apply_step(theta, arch: VeloArchitecture, state: VeloState, grads, params, l
         lstm=lstm,
         loss_buffer=buffer,
     )
-    return treedef.unflatten(new_leaves), new_state
+    return new_params, new_state

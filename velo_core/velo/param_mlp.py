@@ -1,9 +1,9 @@
 """Build per-parameter inputs and run the small interpolated MLP that makes a step.
 
 The LSTM's controls mix `param_inits` stacked MLP weight sets into one small MLP per
-leaf. Contracting the controls with the stacked weights first (one matmul for all
-leaves) leaves tiny per-leaf MLPs; each input channel's normaliser is folded into
-the first layer's weights so the 30-channel input is never stored.
+leaf. The controls are contracted with the stacked weights first, in one matmul for
+all leaves, so each leaf gets a tiny MLP. Each input channel's normaliser is folded
+into the first layer's weights, so the 30-channel input is never stored.
 """
 
 import jax

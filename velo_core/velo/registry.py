@@ -83,7 +83,7 @@ def entry_path(entry: WeightsEntry, cache_dir: str | os.PathLike | None) -> Path
 
 
 def missing_weights_message(entry: WeightsEntry | None, cache_dir) -> str:
-    """Return an error message that says exactly how to provide weights."""
+    """Return an error message that explains how to provide weights."""
     entry = entry or get_entry(OFFICIAL_NAME)
     target = (
         Path(cache_dir) / entry.file_name

@@ -1,9 +1,9 @@
 """Draw a random theta for a VeLO architecture, as a fresh meta-training run starts.
 
-Every weight matrix is drawn from a normal distribution truncated at two standard
-deviations with standard deviation 1/sqrt(fan_in); biases and the initial LSTM state
-are zeros. The per-parameter MLP's first layer uses the full input width (30) as
-fan-in for every one of its input-group blocks.
+Every weight matrix is drawn from a normal distribution with standard deviation
+1/sqrt(fan_in), truncated at two standard deviations. Biases and the initial LSTM
+state are zeros. Every input-group block of the per-parameter MLP's first layer
+uses the full input width (30) as its fan-in.
 """
 
 import jax
