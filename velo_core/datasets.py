@@ -71,6 +71,35 @@ def load_dataset(
     features = np.asarray(bunch.data, dtype=np.float32)
     is_classification = info.task == catalog.CLASSIFICATION
     targets = bunch.target.astype(np.int32 if is_classification else np.float32)
+    label_names = _label_names(bunch, is_classification)
+    return split_dataset(info, features, targets, label_names, validation_split, seed)
+
+
+def split_dataset(
+    info: catalog.DatasetInfo,
+    features: np.ndarray,
+    targets: np.ndarray,
+    label_names: tuple[str, ...],
+    validation_split: float = catalog.DEFAULT_VALIDATION_SPLIT,
+    seed: int = catalog.DEFAULT_SEED,
+) -> Dataset:
+    """Splits float32 `features` and `targets`, stratified for classification.
+
+    Args:
+        info: describes the data; its task decides stratification and scaling.
+        features: (samples, features) float32.
+        targets: int32 class indices or float32 regression targets.
+        label_names: class names; empty for regression.
+        validation_split: fraction of the samples held out, in (0, 0.5].
+        seed: seeds the shuffled split.
+
+    Returns:
+        A `Dataset` with features (and regression targets) standardised with the
+        training split's statistics.
+    """
+    catalog.check_validation_split(validation_split)
+    catalog.check_seed(seed)
+    is_classification = info.task == catalog.CLASSIFICATION
     _check_split_size(info, validation_split)
     x_train, x_val, y_train, y_val = train_test_split(
         features,
@@ -90,7 +119,7 @@ def load_dataset(
         y_train=_scale(y_train, target_mean, target_std),
         x_val=(x_val - mean) / std,
         y_val=_scale(y_val, target_mean, target_std),
-        label_names=_label_names(bunch, is_classification),
+        label_names=label_names,
         feature_mean=mean,
         feature_std=std,
         target_mean=target_mean,
