@@ -177,3 +177,28 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class Dataset(Base):
+    """An uploaded table (CSV or NPZ) that jobs of its project can train on."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project: Mapped[str] = mapped_column(
+        String(100), index=True, default=DEFAULT_PROJECT, server_default=DEFAULT_PROJECT
+    )
+    # The uploaded file's name, for people; the stored file is named by `id`.
+    name: Mapped[str] = mapped_column(String(200))
+    format: Mapped[str] = mapped_column(String(8))
+    label: Mapped[str | None] = mapped_column(String(200))
+    task: Mapped[str] = mapped_column(String(16))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    num_rows: Mapped[int] = mapped_column(Integer)
+    num_features: Mapped[int] = mapped_column(Integer)
+    num_classes: Mapped[int | None] = mapped_column(Integer)
+    class_names: Mapped[list[str]] = mapped_column(JSON)
+    feature_names: Mapped[list[str]] = mapped_column(JSON)
+    file_name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
