@@ -4,6 +4,7 @@ import math
 
 from api.schemas import JobConfig, JobCreate
 from velo_core import catalog
+from velo_core.early_stopping import EarlyStopping
 
 
 class InvalidField(ValueError):
@@ -49,6 +50,10 @@ def resolve_job_config(request: JobCreate, max_epochs: int) -> JobConfig:
     _check("validation_split", catalog.check_validation_split, request.validation_split)
     _check("seed", catalog.check_seed, request.seed)
     learning_rate = _resolve_learning_rate(request)
+    if request.early_stopping is not None:
+        rule = EarlyStopping(**request.early_stopping.model_dump())
+        task = catalog.dataset_info(request.dataset).task
+        _check("early_stopping", rule.check_task, task)
     train_size = training_set_size(request.dataset, request.validation_split)
     batch_size = request.batch_size
     if batch_size != catalog.FULL_BATCH:
@@ -67,6 +72,7 @@ def resolve_job_config(request: JobCreate, max_epochs: int) -> JobConfig:
         validation_split=request.validation_split,
         seed=request.seed,
         train_size=train_size,
+        early_stopping=request.early_stopping,
     )
 
 

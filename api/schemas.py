@@ -5,6 +5,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.insight_schemas import (
+    ClassificationPublic,
+    CostPublic,
+    DeviceFitPublic,
+    EarlyStoppingRequest,
+)
 from velo_core import catalog
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -50,6 +56,12 @@ class JobCreate(BaseModel):
         description="Longest run of one attempt; at most the server's "
         "job_time_limit_seconds, which is also the default",
     )
+    early_stopping: EarlyStoppingRequest | None = Field(
+        default=None,
+        description="Stop before `epochs` when the monitored metric stops "
+        "improving, and keep the best epoch's weights. VeLO plans its schedule for "
+        "`epochs`, so stopping early ends a schedule planned for longer",
+    )
 
 
 class JobConfig(BaseModel):
@@ -65,6 +77,7 @@ class JobConfig(BaseModel):
     validation_split: float
     seed: int
     train_size: int
+    early_stopping: EarlyStoppingRequest | None = None
 
 
 class Progress(BaseModel):
@@ -89,7 +102,21 @@ class JobPublic(BaseModel):
     cancel_requested: bool
     weights_name: str | None
     weights_sha256: str | None
-    num_steps: int | None
+    num_steps: int | None = Field(description="Optimizer updates planned for the run")
+    steps_executed: int | None = Field(
+        default=None, description="Optimizer updates made; fewer after early stopping"
+    )
+    stopped_epoch: int | None = Field(
+        default=None, description="Epoch after which early stopping ended the run"
+    )
+    best_epoch: int | None = Field(
+        default=None,
+        description="With early stopping: the epoch whose weights the model keeps "
+        "and whose metrics final_metrics shows",
+    )
+    classification: ClassificationPublic | None = None
+    cost: CostPublic | None = None
+    device_fit: DeviceFitPublic | None = None
     attempt: int
     worker: str | None
     time_limit_seconds: int | None

@@ -8,7 +8,15 @@ import sys
 from velotrain.commands import service
 
 # Modules under velotrain.commands that add their own subcommands.
-COMMAND_MODULES = ("service", "demo", "weights", "metatrain", "keys", "reaper")
+COMMAND_MODULES = (
+    "service",
+    "demo",
+    "weights",
+    "metatrain",
+    "keys",
+    "reaper",
+    "history",
+)
 
 logger = logging.getLogger(__name__)
 

@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     job_time_limit_seconds: int = Field(
         default=3600, ge=1, description="Longest run of one attempt of a job"
     )
+    measure_device_fit: bool = Field(
+        default=True,
+        description="After a job succeeds, convert its model to TFLite and time "
+        "inference on the worker's CPU (in a child process; needs TensorFlow)",
+    )
 
     # Access and limits (see api/auth.py and api/limits.py).
     auth: Literal["on", "off"] = Field(

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db import jobs
 from db.engine import make_engine, make_session_factory
+from db.insights import record_insights
 from velotrain.settings import Settings, get_settings
 from worker.heartbeat import Heartbeat
 
@@ -128,6 +129,7 @@ def _train(
 ) -> tuple[str, dict[str, Any] | None]:
     from velo_core.config import TrainConfig
     from velo_core.training import train
+    from worker.insights import collect_insights, early_stopping_rule
 
     velo_weights = None
     if config["use_velo"]:
@@ -144,6 +146,7 @@ def _train(
         validation_split=config["validation_split"],
         seed=config["seed"],
         velo_weights=velo_weights,
+        early_stopping=early_stopping_rule(config),
     )
     stopped = False
 
@@ -157,10 +160,12 @@ def _train(
             raise JobTimedOut(attempt.time_limit_seconds)
         return stopped
 
-    result = train(train_config, on_epoch_end=on_epoch_end)
+    result = train(train_config, on_epoch_end=on_epoch_end, measure_cost=True)
     info = result.optimizer
     _record_start(attempt, result.num_steps, info.weights_name, info.weights_sha256)
     _save_model(result.model, settings.artifacts_dir, attempt.job_id)
+    insights = collect_insights(result, settings, attempt.job_id, cancelled=stopped)
+    record_insights(attempt.sessions, attempt.job_id, insights, attempt.number)
     if stopped:
         return "cancelled", None
     return "succeeded", dict(result.final_metrics)

@@ -1,0 +1,66 @@
+"""Collect what a finished job tells its user: confusion matrix, cost, device fit.
+
+Imported only inside the worker's task, like the runner, so JAX starts in the
+process that trains.
+"""
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from velo_core.early_stopping import EarlyStopping
+from velotrain.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def early_stopping_rule(config: dict[str, Any]) -> EarlyStopping | None:
+    """Return the early-stopping rule of a job's resolved config, if it has one."""
+    rule = config.get("early_stopping")
+    return EarlyStopping(**rule) if rule else None
+
+
+def collect_insights(
+    result, settings: Settings, job_id: int, *, cancelled: bool
+) -> dict[str, Any]:
+    """Return the figures a job stores next to its final metrics.
+
+    A cancelled job keeps only its executed steps and cost; the confusion matrix
+    and the device fit describe finished models.
+    """
+    insights = {
+        "steps_executed": result.steps_taken,
+        "stopped_epoch": result.stopped_epoch,
+        "best_epoch": result.best_epoch,
+        "cost": result.cost.as_dict() if result.cost else None,
+    }
+    if cancelled:
+        return insights
+    from velo_core.evaluation import classification_report
+
+    report = classification_report(result.model, result.dataset)
+    insights["classification"] = report.as_dict() if report else None
+    if settings.measure_device_fit:
+        keras_path = settings.artifacts_dir / f"job-{job_id}.keras"
+        insights["device_fit"] = device_fit(result, keras_path, job_id)
+    return insights
+
+
+def device_fit(result, keras_path: Path, job_id: int) -> dict[str, Any]:
+    """Measure the saved model's TFLite sizes and latency, or say why not.
+
+    A failed conversion leaves the job succeeded; the figures then hold the reason.
+    """
+    from velo_core import device_fit as fit
+    from velo_core.export import representative_sample
+
+    param_count = int(result.model.count_params())
+    if not keras_path.exists():
+        return {"param_count": param_count, "error": "the model file was not saved"}
+    try:
+        sample = representative_sample(result.dataset.x_train)
+        return fit.measure_in_subprocess(keras_path, sample)
+    except Exception as error:  # the job succeeded; only the device fit is missing
+        reason = f"{error.__class__.__name__}: {error}"[:500]
+        logger.warning("device fit failed: %s", reason, extra={"job_id": job_id})
+        return {"param_count": param_count, "error": reason}
