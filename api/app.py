@@ -7,7 +7,17 @@ from fastapi import FastAPI
 from api.errors import install_error_handlers
 from api.lifespan import service_lifespan
 from api.limits import BodySizeLimit, TokenBucketLimiter
-from api.routes import catalog, comparisons, health, jobs, metrics, pages
+from api.routes import (
+    catalog,
+    comparisons,
+    datasets,
+    exports,
+    health,
+    jobs,
+    metrics,
+    models,
+    pages,
+)
 from db.engine import make_engine, make_session_factory
 from velotrain.settings import Settings, get_settings
 from worker.celery_app import make_celery
@@ -36,9 +46,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.submit_limiter = TokenBucketLimiter(
         settings.submit_rate_per_second, settings.submit_burst
     )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_request_bytes,
+        upload_paths=("/datasets", "/models"),
+        max_upload_bytes=settings.max_upload_bytes,
+    )
     install_error_handlers(app)
     app.include_router(jobs.router)
+    app.include_router(exports.router)
+    app.include_router(datasets.router)
+    app.include_router(models.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(catalog.router)

@@ -11,6 +11,7 @@ from api.idempotency import IdempotencyConflict
 from api.job_config import InvalidField
 from api.limits import LimitExceeded, retry_after_header
 from api.schemas import ErrorDetail
+from db.datasets import DatasetInUse, DatasetNotFound
 from db.jobs import JobNotFound, JobStateConflict
 
 logger = logging.getLogger(__name__)
@@ -20,6 +21,10 @@ COMMON_ERROR_RESPONSES = {
     401: {"model": ErrorDetail, "description": "Missing or unknown API key"},
     503: {"model": ErrorDetail, "description": "The database is unreachable"},
 }
+
+
+class ModelFileMissing(LookupError):
+    """The job ended but its model file in the requested format was not written."""
 
 
 def _invalid_field(_request: Request, error: InvalidField) -> JSONResponse:
@@ -34,7 +39,7 @@ def _invalid_field(_request: Request, error: InvalidField) -> JSONResponse:
     return JSONResponse(status_code=422, content={"detail": detail})
 
 
-def _not_found(_request: Request, error: JobNotFound) -> JSONResponse:
+def _not_found(_request: Request, error: LookupError) -> JSONResponse:
     return JSONResponse(status_code=404, content={"detail": str(error)})
 
 
@@ -83,6 +88,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InvalidField, _invalid_field)
     app.add_exception_handler(JobNotFound, _not_found)
     app.add_exception_handler(JobStateConflict, _conflict)
+    app.add_exception_handler(DatasetNotFound, _not_found)
+    app.add_exception_handler(ModelFileMissing, _not_found)
+    app.add_exception_handler(DatasetInUse, _conflict)
     app.add_exception_handler(IdempotencyConflict, _conflict)
     app.add_exception_handler(NotAuthenticated, _not_authenticated)
     app.add_exception_handler(LimitExceeded, _limit_exceeded)

@@ -1,10 +1,14 @@
 """Turn a training request into the resolved job configuration, or say what is wrong."""
 
 import math
+from typing import TYPE_CHECKING
 
 from api.schemas import JobConfig, JobCreate
 from velo_core import catalog
 from velo_core.early_stopping import EarlyStopping
+
+if TYPE_CHECKING:
+    from api.user_sources import UserSources
 
 
 class InvalidField(ValueError):
@@ -29,17 +33,28 @@ def _check(field: str, check, *args) -> None:
         raise InvalidField(field, str(error)) from None
 
 
-def resolve_job_config(request: JobCreate, max_epochs: int) -> JobConfig:
+def resolve_job_config(
+    request: JobCreate, max_epochs: int, sources: "UserSources | None" = None
+) -> JobConfig:
     """Validate `request` and fill in every default.
 
-    Raises InvalidField naming the first invalid field and what it accepts.
+    `sources` holds the uploaded dataset and custom model that `request` names
+    (see `api.user_sources.resolve_sources`). Raises InvalidField naming the first
+    invalid field and what it accepts.
     """
-    _check("dataset", catalog.dataset_info, request.dataset)
-    _check("model", catalog.model_preset, request.model)
-    _check("model", catalog.check_model_for_dataset, request.model, request.dataset)
-    _check(
-        "hidden_sizes", catalog.check_hidden_sizes, request.model, request.hidden_sizes
-    )
+    from api.user_sources import UserSources, model_fields
+
+    sources = sources or UserSources()
+    info = sources.dataset_info() or _catalog_info(request.dataset)
+    if isinstance(request.model, str):
+        _check_preset(request, info)
+    elif request.hidden_sizes is not None:
+        raise InvalidField(
+            "hidden_sizes",
+            "hidden_sizes applies only to model 'mlp'; a layer spec or uploaded "
+            f"model sets its own layers. Received: hidden_sizes={request.hidden_sizes}",
+        )
+    model = model_fields(request, info, sources)
     if not 1 <= request.epochs <= max_epochs:
         raise InvalidField(
             "epochs",
@@ -52,9 +67,10 @@ def resolve_job_config(request: JobCreate, max_epochs: int) -> JobConfig:
     learning_rate = _resolve_learning_rate(request)
     if request.early_stopping is not None:
         rule = EarlyStopping(**request.early_stopping.model_dump())
-        task = catalog.dataset_info(request.dataset).task
-        _check("early_stopping", rule.check_task, task)
-    train_size = training_set_size(request.dataset, request.validation_split)
+        _check("early_stopping", rule.check_task, info.task)
+    _check("validation_split", _check_split, info, request.validation_split)
+    num_val = math.ceil(request.validation_split * info.num_samples)
+    train_size = info.num_samples - num_val
     batch_size = request.batch_size
     if batch_size != catalog.FULL_BATCH:
         batch_size = min(int(batch_size), train_size)
@@ -62,8 +78,9 @@ def resolve_job_config(request: JobCreate, max_epochs: int) -> JobConfig:
     if request.model == "mlp" and hidden_sizes is None:
         hidden_sizes = list(catalog.DEFAULT_HIDDEN_SIZES)
     return JobConfig(
-        dataset=request.dataset,
-        model=request.model,
+        dataset=info.name,
+        **model,
+        user_dataset=sources.dataset,
         hidden_sizes=hidden_sizes,
         use_velo=request.use_velo,
         epochs=request.epochs,
@@ -74,6 +91,39 @@ def resolve_job_config(request: JobCreate, max_epochs: int) -> JobConfig:
         train_size=train_size,
         early_stopping=request.early_stopping,
     )
+
+
+def _catalog_info(dataset: object) -> catalog.DatasetInfo:
+    try:
+        return catalog.dataset_info(dataset)
+    except ValueError as error:
+        raise InvalidField("dataset", str(error)) from None
+
+
+def _check_preset(request: JobCreate, info: catalog.DatasetInfo) -> None:
+    _check("model", catalog.model_preset, request.model)
+    if info.name in catalog.DATASETS:
+        _check("model", catalog.check_model_for_dataset, request.model, info.name)
+    elif catalog.model_preset(request.model).needs_images:
+        raise InvalidField(
+            "model",
+            f"model {request.model!r} needs 8x8 image inputs; dataset {info.name!r} "
+            f"has {info.num_features} features. Received: model={request.model!r}",
+        )
+    _check(
+        "hidden_sizes", catalog.check_hidden_sizes, request.model, request.hidden_sizes
+    )
+
+
+def _check_split(info: catalog.DatasetInfo, validation_split: float) -> None:
+    # A stratified split needs at least one sample of every class on both sides.
+    num_val = math.ceil(info.num_samples * validation_split)
+    if info.num_classes and num_val < info.num_classes:
+        raise ValueError(
+            f"validation_split must hold out at least one sample per class "
+            f"({info.num_classes} of {info.num_samples} samples for {info.name!r}). "
+            f"Received: validation_split={validation_split}"
+        )
 
 
 def _resolve_learning_rate(request: JobCreate) -> float | None:

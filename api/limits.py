@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.job_config import InvalidField
 from api.schemas import JobConfig
-from velo_core import catalog
+from api.user_sources import config_dataset_info, custom_parameter_count
 from velotrain.settings import Settings
 
 # Channels of the two 3x3 convolutions of the conv preset, as velo_core.models
@@ -38,7 +38,10 @@ class LimitExceeded(Exception):
 
 def model_parameter_count(config: JobConfig) -> int:
     """Count the trainable parameters of the model `config` builds, without JAX."""
-    info = catalog.dataset_info(config.dataset)
+    custom = custom_parameter_count(config)
+    if custom is not None:
+        return custom
+    info = config_dataset_info(config)
     outputs = info.num_classes or 1
     if config.model == "conv":
         count, channels = 0, 1
@@ -57,7 +60,7 @@ def model_parameter_count(config: JobConfig) -> int:
 
 def check_resource_limits(config: JobConfig, settings: Settings) -> None:
     """Raise InvalidField if the model or the dataset is over its limit."""
-    samples = catalog.dataset_info(config.dataset).num_samples
+    samples = config_dataset_info(config).num_samples
     if samples > settings.max_dataset_samples:
         raise InvalidField(
             "dataset",
@@ -144,24 +147,41 @@ class BodySizeLimit:
     Content-Length are bounded too.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        upload_paths: tuple[str, ...] = (),
+        max_upload_bytes: int = 0,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # File uploads to these exact paths may be larger; their routes check the
+        # file itself against max_upload_bytes.
+        self.upload_paths = upload_paths
+        self.max_upload_bytes = max_upload_bytes
+
+    def _limit(self, scope: Scope) -> tuple[int, str]:
+        if scope["path"].rstrip("/") in self.upload_paths:
+            # Room for the multipart headers and the form fields beside the file.
+            return self.max_upload_bytes + 64 * 1024, "max_upload_bytes"
+        return self.max_bytes, "max_request_bytes"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        if self._declared_length(scope) > self.max_bytes:
-            await self._reject(send)
+        limit = self._limit(scope)
+        if self._declared_length(scope) > limit[0]:
+            await self._reject(send, *limit)
             return
         messages, size = [], 0
         while True:
             message = await receive()
             messages.append(message)
             size += len(message.get("body", b""))
-            if size > self.max_bytes:
-                await self._reject(send)
+            if size > limit[0]:
+                await self._reject(send, *limit)
                 return
             if message["type"] != "http.request" or not message.get("more_body"):
                 break
@@ -177,12 +197,9 @@ class BodySizeLimit:
                     return 0
         return 0
 
-    async def _reject(self, send: Send) -> None:
+    async def _reject(self, send: Send, max_bytes: int, setting: str) -> None:
         body = json.dumps(
-            {
-                "detail": "request body exceeds the limit of "
-                f"max_request_bytes={self.max_bytes} bytes"
-            }
+            {"detail": f"request body exceeds the limit of {setting}={max_bytes} bytes"}
         ).encode()
         headers = [
             (b"content-type", b"application/json"),

@@ -5,6 +5,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.dataset_schemas import (
+    DatasetRef,
+    LayerSpecRequest,
+    ModelFileConfig,
+    ModelUploadRef,
+    UserDatasetConfig,
+)
 from api.insight_schemas import (
     ClassificationPublic,
     CostPublic,
@@ -28,10 +35,16 @@ class JobCreate(BaseModel):
         },
     )
 
-    dataset: str = Field(
-        default="digits", description=f"One of {list(catalog.DATASETS)}"
+    dataset: str | DatasetRef = Field(
+        default="digits",
+        description=f"One of {list(catalog.DATASETS)}, or an uploaded dataset "
+        '{"id": N} (see POST /datasets)',
     )
-    model: str = Field(default="mlp", description=f"One of {list(catalog.MODELS)}")
+    model: str | LayerSpecRequest | ModelUploadRef = Field(
+        default="mlp",
+        description=f"One of {list(catalog.MODELS)}, a layer spec "
+        '{"layers": [...]}, or an uploaded .keras model {"upload": sha256}',
+    )
     hidden_sizes: list[int] | None = Field(
         default=None, description="Hidden layer widths, mlp only"
     )
@@ -77,6 +90,9 @@ class JobConfig(BaseModel):
     validation_split: float
     seed: int
     train_size: int
+    user_dataset: UserDatasetConfig | None = None
+    layers: list[dict[str, Any]] | None = None
+    model_file: ModelFileConfig | None = None
     early_stopping: EarlyStoppingRequest | None = None
 
 

@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=64 * 1024, ge=1024)
     max_model_params: int = Field(default=5_000_000, ge=1)
     max_dataset_samples: int = Field(default=100_000, ge=1)
+    max_upload_bytes: int = Field(
+        default=50 * 1024 * 1024,
+        ge=1024,
+        description="Largest dataset or model file accepted by POST /datasets "
+        "and POST /models",
+    )
     max_active_jobs_per_project: int = Field(
         default=100, ge=1, description="Queued plus running jobs of one project"
     )
@@ -94,6 +100,14 @@ class Settings(BaseSettings):
     @property
     def artifacts_dir(self) -> Path:
         return self.resolved_data_dir / "artifacts"
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.resolved_data_dir / "datasets"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.resolved_data_dir / "models"
 
     @property
     def weights_cache_dir(self) -> Path:

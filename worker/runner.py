@@ -129,16 +129,16 @@ def _train(
 ) -> tuple[str, dict[str, Any] | None]:
     from velo_core.config import TrainConfig
     from velo_core.training import train
+    from worker.exports import export_artifacts
     from worker.insights import collect_insights, early_stopping_rule
+    from worker.sources import train_sources
 
     velo_weights = None
     if config["use_velo"]:
         velo_weights = _load_velo_weights(settings)
         _record_start(attempt, None, velo_weights.name, velo_weights.sha256)
     train_config = TrainConfig(
-        dataset=config["dataset"],
-        model=config["model"],
-        hidden_sizes=config.get("hidden_sizes"),
+        **train_sources(config, settings),
         use_velo=config["use_velo"],
         epochs=config["epochs"],
         batch_size=config["batch_size"],
@@ -168,6 +168,8 @@ def _train(
     record_insights(attempt.sessions, attempt.job_id, insights, attempt.number)
     if stopped:
         return "cancelled", None
+    keras_path = settings.artifacts_dir / f"job-{attempt.job_id}.keras"
+    export_artifacts(keras_path, result.dataset.x_train, attempt.job_id)
     return "succeeded", dict(result.final_metrics)
 
 

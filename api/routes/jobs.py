@@ -28,6 +28,7 @@ from api.schemas import (
     JobPublic,
     JobStatus,
 )
+from api.user_sources import resolve_sources
 from db import jobs
 from db.models import Job
 from velotrain.settings import Settings
@@ -85,7 +86,8 @@ def submit_job(
     of the first request (200) instead of storing another.
     """
     limiter.check(caller.client_id)
-    config = resolve_job_config(request, settings.max_epochs)
+    sources = resolve_sources(request, session, caller.project, settings)
+    config = resolve_job_config(request, settings.max_epochs, sources)
     check_resource_limits(config, settings)
     time_limit = resolve_time_limit(request, settings.job_time_limit_seconds)
     fingerprint = request_fingerprint(request)
