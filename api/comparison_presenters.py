@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 
+from api.comparison_costs import cost_table
 from api.comparison_schemas import (
     ComparisonPublic,
     ComparisonRunPublic,
@@ -83,6 +84,7 @@ def comparison_to_public(
 ) -> ComparisonPublic:
     runs = [run_to_public(run, histories[run.job_id]) for run in comparison.runs]
     best = best_adam_run(runs)
+    jobs = [(run.label, job_to_public(run.job)) for run in comparison.runs]
     return ComparisonPublic(
         id=comparison.id,
         name=comparison.name,
@@ -92,6 +94,7 @@ def comparison_to_public(
         best_adam_label=best.label if best else None,
         runs=runs,
         table=final_metrics_table(runs, best),
+        cost_table=cost_table(jobs, best.label if best else None),
     )
 
 

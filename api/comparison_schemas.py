@@ -77,6 +77,34 @@ class FinalMetricsRow(BaseModel):
     )
 
 
+class CostRow(BaseModel):
+    """One line of the cost table: what a run's result cost in time and size."""
+
+    label: str
+    job_id: int
+    optimizer: Literal["adam", "velo"]
+    status: JobStatus
+    val_loss: float | None
+    val_accuracy: float | None
+    train_seconds: float | None = Field(
+        description="Wall time of the training loop, compilation included"
+    )
+    compile_seconds: float | None
+    seconds_per_epoch: float | None = Field(
+        description="Training loop time after compilation, per epoch run"
+    )
+    optimizer_share: float | None = Field(
+        description="Fraction of the loop time after compilation spent in "
+        "optimizer updates (see the job's cost for the method)"
+    )
+    optimizer_state_bytes: int | None
+    param_count: int | None
+    tflite_float32_bytes: int | None
+    time_ratio_to_best_adam: float | None = Field(
+        description="train_seconds over the best Adam run's train_seconds"
+    )
+
+
 class ComparisonPublic(BaseModel):
     id: int
     name: str | None
@@ -88,6 +116,9 @@ class ComparisonPublic(BaseModel):
     )
     runs: list[ComparisonRunPublic]
     table: list[FinalMetricsRow]
+    cost_table: list[CostRow] = Field(
+        default_factory=list, description="Time, optimizer share and size per run"
+    )
 
 
 class ComparisonRunSummary(BaseModel):

@@ -250,3 +250,18 @@ def test_history_report_shows_confusion_matrix(finished):
     report = format_report(job, finished["epochs"]["classifier"])
     assert "confusion matrix" in report
     assert "median latency" in report
+
+
+@slow
+def test_comparison_cost_table(finished):
+    classifier, early = finished["jobs"]["classifier"], finished["jobs"]["early"]
+    body = {"job_ids": [classifier["id"], early["id"]]}
+    comparison = finished["client"].post("/comparisons", json=body).json()
+    rows = {row["job_id"]: row for row in comparison["cost_table"]}
+    adam, velo = rows[classifier["id"]], rows[early["id"]]
+    assert adam["seconds_per_epoch"] > 0
+    assert 0 < adam["optimizer_share"] < 1
+    assert adam["param_count"] == 1027
+    assert adam["time_ratio_to_best_adam"] == 1.0
+    expected = early["cost"]["loop_seconds"] / classifier["cost"]["loop_seconds"]
+    assert velo["time_ratio_to_best_adam"] == pytest.approx(expected)
