@@ -30,16 +30,10 @@ class AccumulationState(NamedTuple):
 
 
 class VeloTransformState(NamedTuple):
-    """Hold the VeLO core state, the accumulation sums (past the horizon) and theta.
-
-    Theta travels in the state so that a jitted training step receives it as an
-    argument: closed over, its 9 MB would be compiled into the program as
-    constants, which compiles slower and runs slower.
-    """
+    """Hold the VeLO core state and, past the horizon, the accumulation sums."""
 
     core: VeloState
     accumulation: AccumulationState | None
-    theta: Any
 
 
 class VeloTransformation(optax.GradientTransformationExtraArgs):
@@ -86,7 +80,7 @@ def _add_weight_decay(grads, loss, params, weight_decay: float):
     return grads, loss + penalty
 
 
-def _accumulated_step(arch, state: VeloTransformState, grads, params, loss, count):
+def _accumulated_step(theta, arch, state, grads, params, loss, count: int):
     accumulation = state.accumulation
     grad_sum = jax.tree_util.tree_map(jnp.add, accumulation.grad_sum, grads)
     loss_sum = accumulation.loss_sum + loss
@@ -95,7 +89,7 @@ def _accumulated_step(arch, state: VeloTransformState, grads, params, loss, coun
     def run_inner(_):
         mean_grads = jax.tree_util.tree_map(lambda g: g / count, grad_sum)
         new_params, core = apply_step(
-            state.theta, arch, state.core, mean_grads, params, loss_sum / count
+            theta, arch, state.core, mean_grads, params, loss_sum / count
         )
         zeros = jax.tree_util.tree_map(jnp.zeros_like, grad_sum)
         return new_params, core, zeros, jnp.zeros_like(loss_sum)
@@ -107,7 +101,7 @@ def _accumulated_step(arch, state: VeloTransformState, grads, params, loss, coun
         calls % count == 0, run_inner, keep, None
     )
     return new_params, VeloTransformState(
-        core, AccumulationState(grad_sum, loss_sum, calls), state.theta
+        core, AccumulationState(grad_sum, loss_sum, calls)
     )
 
 
@@ -120,7 +114,12 @@ def velo_from_theta(
     weights_name: str = "custom",
     weights_sha256: str = "",
 ) -> VeloTransformation:
-    """Return VeLO with the given theta as an optax transformation."""
+    """Return VeLO with the given theta as an optax transformation.
+
+    Theta is closed over, so a jitted training step compiles it in as constants.
+    Measured on 2 CPU cores, that runs faster than carrying theta in the optimizer
+    state, which would copy all of theta (9 MB) into the output on every step.
+    """
     _check_arguments(num_steps, weight_decay, max_training_steps)
     count = accumulation_count(num_steps, max_training_steps)
     theta = jax.tree_util.tree_map(jnp.asarray, theta)
@@ -128,13 +127,13 @@ def velo_from_theta(
     def init_fn(params):
         core = init_state(theta, arch, params, num_steps // count)
         if count == 1:
-            return VeloTransformState(core, None, theta)
+            return VeloTransformState(core, None)
         grad_sum = jax.tree_util.tree_map(
             lambda p: jnp.zeros(jnp.shape(p), jnp.float32), params
         )
         zero = jnp.zeros((), jnp.float32)
         return VeloTransformState(
-            core, AccumulationState(grad_sum, zero, jnp.zeros((), jnp.int32)), theta
+            core, AccumulationState(grad_sum, zero, jnp.zeros((), jnp.int32))
         )
 
     def update_fn(updates, state, params=None, *, value=None, **extra_args):
@@ -144,13 +143,11 @@ def velo_from_theta(
         if weight_decay > 0:
             grads, loss = _add_weight_decay(grads, loss, params, weight_decay)
         if count == 1:
-            new_params, core = apply_step(
-                state.theta, arch, state.core, grads, params, loss
-            )
-            new_state = VeloTransformState(core, None, state.theta)
+            new_params, core = apply_step(theta, arch, state.core, grads, params, loss)
+            new_state = VeloTransformState(core, None)
         else:
             new_params, new_state = _accumulated_step(
-                arch, state, grads, params, loss, count
+                theta, arch, state, grads, params, loss, count
             )
         steps = jax.tree_util.tree_map(jnp.subtract, new_params, params)
         return steps, new_state
