@@ -5,6 +5,7 @@ import { lineChart, PALETTE } from "./chart.js";
 import {
   formatDuration, formatNumber, formatTime, h, statusBadge,
 } from "./dom.js";
+import { comparisonCostTable, timeRatioText } from "./insights.js";
 import { poll } from "./poll.js";
 
 const INTERVAL_MS = 1500;
@@ -56,7 +57,7 @@ function verdict(comparison) {
   const ratio = row.loss_ratio_to_best_adam;
   const word = ratio <= 1 ? "matches or beats" : "trails";
   return `VeLO ${word} the best Adam rate (${comparison.best_adam_label}): its final ` +
-    `training loss is ${formatNumber(ratio, 3)}× Adam's.`;
+    `training loss is ${formatNumber(ratio, 3)}× Adam's.${timeRatioText(comparison, velo.label)}`;
 }
 
 function runsTable(comparison, colors) {
@@ -135,6 +136,7 @@ export class ComparisonPage {
         title: "Training (solid) and validation (dashed) loss per epoch",
         xLabel: "epoch", yLabel: "loss", logY, xMax: total, width: 900, height: 380 })),
       h("h3", {}, "Final metrics"), finalTable(comparison),
+      h("h3", {}, "Cost and size"), comparisonCostTable(comparison),
       h("h3", {}, "Runs"), runsTable(comparison, colors));
   }
 }

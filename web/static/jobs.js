@@ -5,6 +5,7 @@ import { lineChart } from "./chart.js";
 import {
   formatDuration, formatNumber, formatTime, h, statusBadge,
 } from "./dom.js";
+import { earlyStoppingNote, insightSections } from "./insights.js";
 import { poll, TERMINAL } from "./poll.js";
 
 const LIST_INTERVAL_MS = 2000;
@@ -178,10 +179,13 @@ export class JobPage {
       h("h3", {}, "Final metrics"),
       job.final_metrics ? metricsTable(job.final_metrics) : h("p", { class: "hint" },
         TERMINAL.includes(job.status) ? "None recorded." : "Available when training ends."),
+      earlyStoppingNote(job),
+      ...insightSections(job),
       h("h3", {}, "Resolved configuration"),
       definitionList([...Object.entries(job.config),
         ["weights", job.weights_name], ["weights sha256", job.weights_sha256],
-        ["steps", job.num_steps], ["worker", job.worker], ["attempt", job.attempt],
+        ["steps planned", job.num_steps], ["steps executed", job.steps_executed],
+        ["worker", job.worker], ["attempt", job.attempt],
         ["created", formatTime(job.created_at)], ["started", formatTime(job.started_at)],
         ["finished", formatTime(job.finished_at)]]));
   }
