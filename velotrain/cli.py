@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "keys",
     "reaper",
     "history",
+    "jobs",
 )
 
 logger = logging.getLogger(__name__)

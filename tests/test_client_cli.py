@@ -1,0 +1,149 @@
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from db import jobs as job_store
+from db.engine import make_engine, make_session_factory
+from db.migrate import upgrade_to_head
+from velotrain import cli
+from velotrain import client as client_module
+from velotrain.client import ApiError, VelotrainClient
+from velotrain.commands import jobs as jobs_command
+from velotrain.settings import Settings
+
+
+@pytest.fixture
+def settings(tmp_path):
+    settings = Settings(data_dir=tmp_path / "var", reaper_in_api=False)
+    settings.ensure_data_dir()
+    upgrade_to_head(settings.resolved_database_url)
+    return settings
+
+
+@pytest.fixture
+def api(settings, monkeypatch):
+    """A VelotrainClient on an in-process app; the commands use it too."""
+    with TestClient(create_app(settings)) as http:
+        client = VelotrainClient(http=http)
+        monkeypatch.setattr(jobs_command, "make_client", lambda args: client)
+        monkeypatch.setattr(VelotrainClient, "close", lambda self: None)
+        yield client
+
+
+def finish(settings, job_id, losses):
+    """Run job `job_id` to success with one epoch per loss, as a worker records."""
+    sessions = make_session_factory(make_engine(settings.resolved_database_url))
+    attempt = job_store.claim_job(sessions, job_id, "test-worker")
+    for epoch, loss in enumerate(losses, start=1):
+        row = {"epoch": epoch, "loss": loss, "val_loss": loss * 1.1, "seconds": 0.1}
+        job_store.record_epoch(sessions, job_id, row, attempt)
+    metrics = {"val_loss": losses[-1] * 1.1}
+    job_store.finish_job(
+        sessions, job_id, "succeeded", final_metrics=metrics, attempt=attempt
+    )
+
+
+def test_client_env_url(monkeypatch):
+    monkeypatch.setenv("VELOTRAIN_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("VELOTRAIN_API_KEY", "vt_secret")
+    client = VelotrainClient()
+    assert str(client._http.base_url) == "http://127.0.0.1:9"
+    assert client._headers == {"X-API-Key": "vt_secret"}
+
+
+def test_client_error_names_field(api):
+    with pytest.raises(ApiError, match="epochs: epochs must be between") as caught:
+        api.submit(epochs=0)
+    assert caught.value.status_code == 422
+
+
+def test_client_wait_reports_progress(api, settings, monkeypatch):
+    job = api.submit(dataset="iris", epochs=2)
+    seen = []
+    monkeypatch.setattr(
+        client_module.time, "sleep", lambda _s: finish(settings, job["id"], [1.0, 0.5])
+    )
+    ended = api.wait(job["id"], on_progress=lambda j: seen.append(j["status"]))
+    assert ended["status"] == "succeeded"
+    assert seen == ["queued", "succeeded"]
+
+
+def test_client_upload_dataset(api, tmp_path):
+    path = tmp_path / "d.npz"
+    np.savez(path, x=np.arange(40.0).reshape(20, 2), y=np.arange(20) % 2)
+    assert api.upload_dataset(path)["num_rows"] == 20
+
+
+def test_cli_submit_wait_shows_bar(api, settings, monkeypatch, capsys):
+    monkeypatch.setattr(
+        client_module.time, "sleep", lambda _s: finish(settings, 1, [1.0, 0.5, 0.25])
+    )
+    code = cli.main(
+        ["submit", "--velo", "--dataset", "iris", "--epochs", "3", "--wait"]
+    )
+    output = capsys.readouterr()
+    assert code == 0
+    assert "[" + "#" * 30 + "] 3/3 epochs  succeeded" in output.err
+    assert "job 1 succeeded: val_loss 0.2750" in output.out
+
+
+def test_cli_submit_fields_for_upload():
+    args = cli.build_parser().parse_args(
+        [
+            "submit",
+            "--dataset-id",
+            "4",
+            "--task",
+            "regression",
+            "--layers",
+            '[{"type": "dense", "units": 8}]',
+            "--batch-size",
+            "32",
+        ]
+    )
+    fields = jobs_command.submit_fields(args)
+    assert fields["dataset"] == {"id": 4, "task": "regression"}
+    assert fields["model"] == {"layers": [{"type": "dense", "units": 8}]}
+    assert fields["batch_size"] == 32
+
+
+def test_cli_jobs_table(api, capsys):
+    api.submit(dataset="wine", epochs=4)
+    assert cli.main(["jobs"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == [
+        "id",
+        "status",
+        "optimizer",
+        "dataset",
+        "model",
+        "epochs",
+        "val_loss",
+    ]
+    assert lines[1].split()[:4] == ["1", "queued", "adam", "wine"]
+
+
+def test_cli_compare_table_and_png(api, settings, tmp_path, capsys):
+    for losses in ([1.0, 0.5], [1.0, 0.8]):
+        job = api.submit(dataset="iris", epochs=2)
+        finish(settings, job["id"], losses)
+    plot = tmp_path / "curves.png"
+    assert cli.main(["compare", "1", "2", "--plot", str(plot)]) == 0
+    output = capsys.readouterr().out
+    assert "0.5500" in output
+    assert "0.8800" in output
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_datasets_upload(api, tmp_path, capsys):
+    path = tmp_path / "t.csv"
+    rows = "\n".join(f"{i},{i % 2}" for i in range(12))
+    path.write_text("a,label\n" + rows + "\n")
+    assert cli.main(["datasets", "upload", str(path), "--label", "label"]) == 0
+    assert "12 rows, 1 features, classification" in capsys.readouterr().out
+
+
+def test_cli_api_error_exit_code(api, capsys):
+    assert cli.main(["submit", "--dataset", "mnist"]) == 1
+    assert "dataset must be one of" in capsys.readouterr().err
