@@ -44,7 +44,8 @@ def register_entry(monkeypatch, url, sha256, size=PAYLOAD_SIZE, bundled=False):
         url=url,
         bundled=bundled,
     )
-    known = registry.KNOWN_WEIGHTS + (entry,)
+    # Only the official entry and this one, whatever else is registered.
+    known = (registry.get_entry("velo-official"), entry)
     monkeypatch.setattr(registry, "KNOWN_WEIGHTS", known)
     return entry
 
@@ -99,7 +100,9 @@ def test_list_reports_installed_hash(monkeypatch, tmp_path):
     assert rows["velo-official"]["installed"] is False
 
 
-def test_resolve_default_without_weights(tmp_path):
+def test_resolve_default_without_weights(monkeypatch, tmp_path):
+    official = registry.get_entry("velo-official")
+    monkeypatch.setattr(registry, "KNOWN_WEIGHTS", (official,))
     with pytest.raises(WeightsUnavailableError, match="velotrain weights fetch"):
         registry.resolve_weights(None, tmp_path)
 
