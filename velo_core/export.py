@@ -6,7 +6,7 @@ the JAX backend converts through `model.export(..., format="tf_saved_model")`, w
 traces it with jax2tf, and then the TFLite converter reads that SavedModel.
 
 `export_in_subprocess` runs the conversion in a child process, so a long-lived process
-(the worker) never holds TensorFlow's memory (about 460 MB) after an export.
+(the worker) never keeps TensorFlow's memory (an estimated 460 MB) after an export.
 """
 
 from __future__ import annotations

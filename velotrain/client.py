@@ -26,7 +26,7 @@ TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
 
 
 class ApiError(RuntimeError):
-    """The API answered with an error status; `detail` is its explanation."""
+    """The API returned an error status; `detail` is its explanation."""
 
     def __init__(self, status_code: int, detail: Any) -> None:
         super().__init__(f"HTTP {status_code}: {_readable(detail)}")
@@ -131,7 +131,10 @@ class VelotrainClient:
             if job["status"] in TERMINAL_STATUSES:
                 return job
             if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"job {job_id} still {job['status']} after wait")
+                raise TimeoutError(
+                    f"job {job_id} still {job['status']} after {timeout} s; "
+                    "wait longer or check the workers"
+                )
             time.sleep(poll_seconds)
 
     def upload_dataset(
@@ -153,7 +156,7 @@ class VelotrainClient:
         ]
 
     def delete_dataset(self, dataset_id: int) -> None:
-        """Delete an uploaded dataset (refused while a job trains on it)."""
+        """Delete an uploaded dataset (rejected while a job trains on it)."""
         self._request("DELETE", f"/datasets/{dataset_id}")
 
     def upload_model(self, path: str | Path) -> dict[str, Any]:

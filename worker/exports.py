@@ -9,17 +9,17 @@ logger = logging.getLogger(__name__)
 def export_artifacts(keras_path: Path, x_train, job_id: int) -> None:
     """Write the float32 and int8 TFLite files unless they exist already.
 
-    A failed export leaves the job as it is; GET /jobs/{id}/model then answers 404
-    for the missing format, and the log line holds the reason.
+    A failed export leaves the job as it is; GET /jobs/{id}/model then returns 404
+    for the missing format, and the log line contains the reason.
     """
     from velo_core import export
 
     stem = keras_path.name.removesuffix(".keras")
-    wanted = [
+    expected = [
         export.artifact_path(keras_path.parent, stem, fmt)
         for fmt in (export.TFLITE, export.TFLITE_INT8)
     ]
-    if not keras_path.exists() or all(path.exists() for path in wanted):
+    if not keras_path.exists() or all(path.exists() for path in expected):
         return
     try:
         export.export_in_subprocess(keras_path, export.representative_sample(x_train))

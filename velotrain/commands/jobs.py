@@ -144,9 +144,9 @@ def _final(job: dict[str, Any]) -> str:
     if job["status"] == "failed":
         return job.get("failure_reason") or "no reason recorded"
     metrics = job.get("final_metrics") or {}
-    shown = ("val_loss", "val_accuracy")
+    names = ("val_loss", "val_accuracy")
     return "  ".join(
-        f"{k} {metrics[k]:.4f}" for k in shown if metrics.get(k) is not None
+        f"{k} {metrics[k]:.4f}" for k in names if metrics.get(k) is not None
     )
 
 
