@@ -1,4 +1,4 @@
-"""Response and request models of what a job tells its user beyond the final loss.
+"""Request and response models of a job's results beyond the final loss.
 
 Early stopping, the confusion matrix on the validation split, the cost breakdown of
 the training loop and the fit of the trained model to a small device.

@@ -1,4 +1,4 @@
-"""Store what a finished training attempt tells its user beyond the final metrics."""
+"""Store a finished training attempt's results beyond the final metrics."""
 
 from typing import Any
 

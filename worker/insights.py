@@ -1,4 +1,4 @@
-"""Collect what a finished job tells its user: confusion matrix, cost, device fit.
+"""Collect a finished job's results: confusion matrix, cost, device fit.
 
 Imported only inside the worker's task, like the runner, so JAX starts in the
 process that trains.
@@ -47,7 +47,7 @@ def collect_insights(
 
 
 def device_fit(result, keras_path: Path, job_id: int) -> dict[str, Any]:
-    """Measure the saved model's TFLite sizes and latency, or say why not.
+    """Measure the saved model's TFLite sizes and latency, or record why not.
 
     A failed conversion leaves the job succeeded; the figures then hold the reason.
     """

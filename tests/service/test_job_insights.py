@@ -1,4 +1,4 @@
-"""What a finished job tells: confusion matrix, cost, device fit, early stopping."""
+"""A finished job's confusion matrix, cost, device fit and early stopping."""
 
 from pathlib import Path
 

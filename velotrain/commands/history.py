@@ -1,4 +1,4 @@
-"""`velotrain history JOB_ID`: print a job's epochs and what the finished job tells.
+"""`velotrain history JOB_ID`: print a job's epochs and its results.
 
 Reads the job from a running API: its per-epoch metrics, early stopping, the
 confusion matrix and per-class scores, the cost breakdown and the device fit.

@@ -1,4 +1,4 @@
-// What a finished job tells beyond its final loss: early stopping, the confusion
+// A finished job's results beyond its final loss: early stopping, the confusion
 // matrix, the cost breakdown and the device fit; and the comparison's cost table.
 
 import { formatBytes, formatDuration, formatNumber, h } from "./dom.js";
