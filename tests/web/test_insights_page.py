@@ -35,7 +35,9 @@ pytestmark = [
 def finished(tmp_path_factory):
     """Start API and worker, finish two jobs; return the stack and the jobs."""
     folder = tmp_path_factory.mktemp("insights-page")
-    stack = ServiceStack(env=embedded_env(folder / "var"), log_dir=folder)
+    env = embedded_env(folder / "var")
+    env["VELOTRAIN_MEASURE_DEVICE_FIT"] = "true"
+    stack = ServiceStack(env=env, log_dir=folder)
     try:
         stack.start_api()
         stack.start_worker()
