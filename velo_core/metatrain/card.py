@@ -45,7 +45,7 @@ def build_card(name, sha256, config, result, command):
             "kind": "hand-built Adam-like",
             "relative_step": config.relative_step,
         },
-        "meta_optimizer": dataclasses.asdict(config.es)
+        "meta_optimizer": config.es._asdict()
         | {"estimator": "antithetic ES over whole inner runs"},
         "task_family": [dataclasses.asdict(bucket) for bucket in config.family],
         "meta_steps": result.meta_steps,

@@ -172,7 +172,7 @@ def meta_train(
             run.elapsed = time.monotonic() - started
             if resume_path is not None:
                 checkpoint.save(run, resume_path)
-    if run.step % config.validate_every != 0:
+    if not run.history or run.history[-1]["step"] != run.step:
         _log_validation(run, run.record_validation(), recent, started)
     run.elapsed = time.monotonic() - started
     if resume_path is not None:
