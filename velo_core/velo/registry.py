@@ -57,6 +57,18 @@ KNOWN_WEIGHTS: tuple[WeightsEntry, ...] = (
             "aug12_continue_on_bigger_2xbs_200kstep_bigproblem_v2_5620)"
         ),
     ),
+    WeightsEntry(
+        name="velotrain-compact-v1",
+        file_name="velotrain-compact-v1.msgpack",
+        size=52_621,
+        sha256="61448e4abd4de7d6a051e0f65868431a9208ea1dbfb12f18b325a261cbe81ec7",
+        url=None,
+        bundled=True,
+        description=(
+            "Compact VeLO (32-unit LSTM, 8 bases) meta-trained by velotrain on CPU; "
+            "not the paper's checkpoint (see docs/velo-weights.md)"
+        ),
+    ),
 )
 
 
