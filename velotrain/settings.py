@@ -59,6 +59,11 @@ class Settings(BaseSettings):
         description="After a job succeeds, convert its model to TFLite and time "
         "inference on the worker's CPU (in a child process; needs TensorFlow)",
     )
+    export_tflite: bool = Field(
+        default=True,
+        description="After a job succeeds, write its float32 and int8 TFLite files "
+        "for GET /jobs/{id}/model (in a child process; needs TensorFlow)",
+    )
 
     # Access and limits (see api/auth.py and api/limits.py).
     auth: Literal["on", "off"] = Field(

@@ -168,8 +168,9 @@ def _train(
     record_insights(attempt.sessions, attempt.job_id, insights, attempt.number)
     if stopped:
         return "cancelled", None
-    keras_path = settings.artifacts_dir / f"job-{attempt.job_id}.keras"
-    export_artifacts(keras_path, result.dataset.x_train, attempt.job_id)
+    if settings.export_tflite:
+        keras_path = settings.artifacts_dir / f"job-{attempt.job_id}.keras"
+        export_artifacts(keras_path, result.dataset.x_train, attempt.job_id)
     return "succeeded", dict(result.final_metrics)
 
 

@@ -49,8 +49,8 @@ def download_model(
                 f"job {job_id} is {job.status}; its model is exported when it succeeds"
             )
         raise ModelFileMissing(
-            f"job {job_id} has no {format} file; the export failed or predates it "
-            "(the worker log names the reason)"
+            f"job {job_id} has no {format} file: the export failed (the worker log "
+            "names the reason) or the worker ran with VELOTRAIN_EXPORT_TFLITE=false"
         )
     return FileResponse(
         path,

@@ -97,9 +97,10 @@ def embedded_env(data_dir: Path) -> dict[str, str]:
         if not key.startswith("VELOTRAIN_")
     }
     env["VELOTRAIN_DATA_DIR"] = str(data_dir)
-    # Device fit imports TensorFlow in a child process (20-60 s per job on 2 cores);
-    # only the tests about device fit turn it on.
+    # Device fit and TFLite export import TensorFlow in a child process (20-60 s
+    # per job on 2 cores); only the tests about them turn them on.
     env["VELOTRAIN_MEASURE_DEVICE_FIT"] = "false"
+    env["VELOTRAIN_EXPORT_TFLITE"] = "false"
     return env
 
 

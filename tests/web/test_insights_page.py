@@ -37,6 +37,7 @@ def finished(tmp_path_factory):
     folder = tmp_path_factory.mktemp("insights-page")
     env = embedded_env(folder / "var")
     env["VELOTRAIN_MEASURE_DEVICE_FIT"] = "true"
+    env["VELOTRAIN_EXPORT_TFLITE"] = "true"
     stack = ServiceStack(env=env, log_dir=folder)
     try:
         stack.start_api()

@@ -33,9 +33,10 @@ def free_port() -> int:
 def run_demo(args: argparse.Namespace) -> int:
     port = int(os.environ.get("VELOTRAIN_PORT") or free_port())
     env = dict(os.environ, VELOTRAIN_PORT=str(port), VELOTRAIN_HOST="127.0.0.1")
-    # The demo prints loss curves only; skip the TFLite device-fit measurement,
-    # which imports TensorFlow for every job, unless the caller asked for it.
+    # The demo prints loss curves only; skip the TFLite export and device fit,
+    # which import TensorFlow for every job, unless the caller asked for them.
     env.setdefault("VELOTRAIN_MEASURE_DEVICE_FIT", "false")
+    env.setdefault("VELOTRAIN_EXPORT_TFLITE", "false")
     base_url = f"http://127.0.0.1:{port}"
     print(f"starting API and worker on {base_url} ...", flush=True)
     server = subprocess.Popen(
