@@ -15,13 +15,16 @@ def register(subparsers) -> None:
         help="Meta-train a compact VeLO on CPU and write weights plus a JSON card",
     )
     command.add_argument(
-        "--minutes", type=float, required=True, help="Wall-clock budget"
+        "--minutes",
+        type=float,
+        required=True,
+        help="Wall-clock budget in minutes, compilation included",
     )
     command.add_argument("--out", required=True, help="Weights file to write")
     command.add_argument(
         "--resume",
         action="store_true",
-        help="Continue from FILE.resume.npz and keep saving progress there",
+        help="Continue from OUT.resume.npz and keep saving progress there",
     )
     command.add_argument("--seed", type=int, default=0, help="Seed of the run")
     command.add_argument(
