@@ -77,6 +77,7 @@ def test_concurrent_retries_store_one_job(tmp_path):
     finally:
         stack.stop()
     statuses = sorted(response.status_code for response in responses)
-    assert statuses == [200] * 15 + [201]
+    bodies = [response.text[:200] for response in responses]
+    assert statuses == [200] * 15 + [201], (bodies, stack.log("api")[-2000:])
     assert len({response.json()["id"] for response in responses}) == 1
     assert total == 1
