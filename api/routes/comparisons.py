@@ -3,7 +3,7 @@
 from typing import Annotated
 
 from celery import Celery
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.auth import Caller, CallerDep
@@ -15,16 +15,20 @@ from api.comparison_schemas import (
     ComparisonPublic,
 )
 from api.deps import get_celery, get_session, get_settings
+from api.errors import COMMON_ERROR_RESPONSES
 from api.job_config import InvalidField, resolve_job_config
 from api.limits import LimitExceeded, check_resource_limits
 from api.queue import send_job
-from api.schemas import JobConfig, JobCreate
+from api.schemas import ErrorDetail, JobConfig, JobCreate
 from db import comparisons, jobs
 from velotrain.settings import Settings
 
-router = APIRouter(prefix="/comparisons", tags=["comparisons"])
+router = APIRouter(
+    prefix="/comparisons", tags=["comparisons"], responses=COMMON_ERROR_RESPONSES
+)
 
 SessionDep = Annotated[Session, Depends(get_session)]
+ComparisonId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 SWEEP_FIELDS = set(ComparisonCreate.model_fields) - {"job_ids", "name"}
 
 
@@ -174,9 +178,13 @@ def list_comparisons(
     )
 
 
-@router.get("/{comparison_id}", response_model=ComparisonPublic)
+@router.get(
+    "/{comparison_id}",
+    response_model=ComparisonPublic,
+    responses={404: {"model": ErrorDetail, "description": "No such comparison"}},
+)
 def read_comparison(
-    comparison_id: int, session: SessionDep, caller: CallerDep
+    comparison_id: ComparisonId, session: SessionDep, caller: CallerDep
 ) -> ComparisonPublic:
     """Return every run's status and history, and the final-metrics table."""
     return _read(session, comparison_id, caller.scope)
