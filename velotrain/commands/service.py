@@ -112,11 +112,18 @@ def run_serve(args: argparse.Namespace) -> int:
     """Run the API in this process and one worker in a child process."""
     run_migrate(args)
     worker = subprocess.Popen([sys.executable, "-m", "velotrain.cli", "worker"])
+    # uvicorn re-raises SIGTERM after its shutdown. The default handler would end this
+    # process before the finally clause and leave the worker running.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         args.migrate = False
         return run_api(args)
     finally:
         _stop(worker)
+
+
+def _exit_on_sigterm(_signum: int, _frame) -> None:
+    raise SystemExit(0)
 
 
 def _stop(process: subprocess.Popen) -> None:
