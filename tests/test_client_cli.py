@@ -6,9 +6,11 @@ from api.app import create_app
 from db import jobs as job_store
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade_to_head
+from tests.service.stack import free_port
 from velotrain import cli
 from velotrain import client as client_module
 from velotrain.client import ApiError, VelotrainClient
+from velotrain.commands import history as history_command
 from velotrain.commands import jobs as jobs_command
 from velotrain.settings import Settings
 
@@ -147,3 +149,35 @@ def test_cli_datasets_upload(api, tmp_path, capsys):
 def test_cli_api_error_exit_code(api, capsys):
     assert cli.main(["submit", "--dataset", "mnist"]) == 1
     assert "dataset must be one of" in capsys.readouterr().err
+
+
+def test_cli_history_env_url(api, settings, monkeypatch, capsys):
+    job = api.submit(dataset="iris", epochs=2)
+    finish(settings, job["id"], [1.0, 0.5])
+    urls = []
+
+    def connect(base_url, api_key):
+        urls.append(base_url)
+        return api
+
+    monkeypatch.setattr(history_command, "VelotrainClient", connect)
+    monkeypatch.setenv("VELOTRAIN_URL", "http://127.0.0.1:9")
+    assert cli.main(["history", str(job["id"])]) == 0
+    assert urls == ["http://127.0.0.1:9"]
+    assert f"job {job['id']} adam iris/mlp: succeeded" in capsys.readouterr().out
+
+
+def test_cli_history_unknown_job(api, monkeypatch, capsys):
+    monkeypatch.setattr(history_command, "VelotrainClient", lambda **_kw: api)
+    assert cli.main(["history", "999"]) == 1
+    assert capsys.readouterr().err == "velotrain: HTTP 404: Job 999 not found\n"
+
+
+@pytest.mark.parametrize("command", [["jobs"], ["history", "1"]])
+def test_cli_unreachable_api(command, capsys):
+    url = f"http://127.0.0.1:{free_port()}"
+    assert cli.main([*command, "--url", url]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith(f"velotrain: request to the API at {url} failed: ")
+    assert "VELOTRAIN_URL" in error
+    assert "Traceback" not in error

@@ -8,8 +8,8 @@ import argparse
 import os
 from typing import Any
 
-import httpx
-
+from velotrain.client import VelotrainClient
+from velotrain.commands.jobs import calling_api
 from velotrain.settings import get_settings
 
 
@@ -19,7 +19,9 @@ def register(subparsers) -> None:
     )
     history.add_argument("job_id", type=int)
     history.add_argument(
-        "--url", default=None, help="API base URL (default: from the settings)"
+        "--url",
+        default=None,
+        help="API base URL (default: VELOTRAIN_URL, else VELOTRAIN_HOST and _PORT)",
     )
     history.add_argument(
         "--api-key",
@@ -30,16 +32,19 @@ def register(subparsers) -> None:
 
 
 def run_history(args: argparse.Namespace) -> int:
-    settings = get_settings()
-    url = args.url or f"http://{settings.host}:{settings.port}"
-    headers = {"X-API-Key": args.api_key} if args.api_key else {}
-    with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
-        response = client.get(f"/jobs/{args.job_id}")
-        if response.status_code != 200:
-            print(f"GET /jobs/{args.job_id} failed: {response.text}")
-            return 1
-        epochs = client.get(f"/jobs/{args.job_id}/history").json()["epochs"]
-    print(format_report(response.json(), epochs))
+    if args.url is None:
+        settings = get_settings()
+        local_url = f"http://{settings.host}:{settings.port}"
+        args.url = os.environ.get("VELOTRAIN_URL") or local_url
+    return _print_history(args)
+
+
+@calling_api
+def _print_history(args: argparse.Namespace) -> int:
+    with VelotrainClient(base_url=args.url, api_key=args.api_key) as client:
+        job = client.job(args.job_id)
+        epochs = client.history(args.job_id)
+    print(format_report(job, epochs))
     return 0
 
 

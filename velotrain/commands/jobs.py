@@ -6,11 +6,14 @@ takes --url and --api-key, defaulting to VELOTRAIN_URL and VELOTRAIN_API_KEY.
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from velotrain.client import ApiError, VelotrainClient
+import httpx
+
+from velotrain.client import DEFAULT_URL, ApiError, VelotrainClient
 
 BAR_WIDTH = 30
 
@@ -78,12 +81,22 @@ def make_client(args: argparse.Namespace) -> VelotrainClient:
     return VelotrainClient(base_url=args.url, api_key=args.api_key)
 
 
-def _calling_api(handler):
+def calling_api(handler):
+    """Wrap a command so API errors and unreachable servers print one line."""
+
     def run(args: argparse.Namespace) -> int:
         try:
             return handler(args)
         except ApiError as error:
             print(f"velotrain: {error}", file=sys.stderr)
+            return 1
+        except httpx.TransportError as error:
+            url = args.url or os.environ.get("VELOTRAIN_URL") or DEFAULT_URL
+            print(
+                f"velotrain: request to the API at {url} failed: {error!r}. Start it "
+                "with `velotrain serve`, or pass --url or set VELOTRAIN_URL.",
+                file=sys.stderr,
+            )
             return 1
 
     return run
@@ -114,7 +127,7 @@ def submit_fields(args: argparse.Namespace) -> dict[str, Any]:
     return fields
 
 
-@_calling_api
+@calling_api
 def run_submit(args: argparse.Namespace) -> int:
     with make_client(args) as client:
         job = client.submit(**submit_fields(args))
@@ -167,7 +180,7 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-@_calling_api
+@calling_api
 def run_jobs(args: argparse.Namespace) -> int:
     with make_client(args) as client:
         jobs = client.jobs(status=args.status, limit=args.limit)
@@ -188,7 +201,7 @@ def run_jobs(args: argparse.Namespace) -> int:
     return 0
 
 
-@_calling_api
+@calling_api
 def run_compare(args: argparse.Namespace) -> int:
     with make_client(args) as client:
         runs = [(client.job(i), client.history(i)) for i in args.job_ids]
@@ -236,7 +249,7 @@ def plot_losses(runs: list[tuple[dict, list[dict]]], path: Path) -> None:
     pyplot.close(figure)
 
 
-@_calling_api
+@calling_api
 def run_download(args: argparse.Namespace) -> int:
     with make_client(args) as client:
         path = client.download_model(args.job_id, args.format, args.output)
@@ -244,7 +257,7 @@ def run_download(args: argparse.Namespace) -> int:
     return 0
 
 
-@_calling_api
+@calling_api
 def run_datasets_upload(args: argparse.Namespace) -> int:
     with make_client(args) as client:
         dataset = client.upload_dataset(args.file, args.label, args.task)
@@ -257,7 +270,7 @@ def run_datasets_upload(args: argparse.Namespace) -> int:
     return 0
 
 
-@_calling_api
+@calling_api
 def run_datasets_list(args: argparse.Namespace) -> int:
     with make_client(args) as client:
         datasets = client.datasets()
