@@ -87,6 +87,14 @@ def test_job_page_explains_early_stop(page, finished):
     assert "kept the weights of epoch 1" in note
 
 
+def test_job_page_without_early_stopping(page, finished):
+    _, jobs, _ = finished
+    page.goto(f"/#/jobs/{jobs[1]['id']}")
+    page.locator("#cost-table").wait_for()
+    assert page.locator("#early-stopping").count() == 0
+    assert "null" not in page.locator(".details").inner_text()
+
+
 def test_comparison_page_shows_cost_table(page, finished):
     _, _, comparison = finished
     page.goto(f"/#/comparisons/{comparison['id']}")

@@ -179,7 +179,8 @@ export class JobPage {
       h("h3", {}, "Final metrics"),
       job.final_metrics ? metricsTable(job.final_metrics) : h("p", { class: "hint" },
         TERMINAL.includes(job.status) ? "None recorded." : "Available when training ends."),
-      earlyStoppingNote(job),
+      // replaceChildren, unlike h(), writes a null child as the text "null".
+      earlyStoppingNote(job) ?? "",
       ...insightSections(job),
       h("h3", {}, "Resolved configuration"),
       definitionList([...Object.entries(job.config),
