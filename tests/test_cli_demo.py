@@ -1,4 +1,4 @@
-"""`velotrain demo` refuses a port on which another server already listens."""
+"""`velotrain demo` rejects a port on which another server already listens."""
 
 import socket
 

@@ -38,13 +38,14 @@ def port_in_use(port: int) -> bool:
 
 def run_demo(args: argparse.Namespace) -> int:
     port = int(os.environ.get("VELOTRAIN_PORT") or free_port())
-    # A server already on the port would answer the health check, and the demo
+    # A server already on the port would pass the health check, and the demo
     # would train on it instead of on the processes it starts.
     if port_in_use(port):
         raise SystemExit(
             f"port {port} is already in use. Stop the server on it, or unset "
             "VELOTRAIN_PORT so that the demo picks a free port."
         )
+
     env = dict(os.environ, VELOTRAIN_PORT=str(port), VELOTRAIN_HOST="127.0.0.1")
     # The demo prints loss curves only; skip the TFLite export and device fit,
     # which import TensorFlow for every job, unless the caller asked for them.
