@@ -6,8 +6,11 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
+
+from velotrain.settings import get_settings
 
 DEMO_JOB = {"dataset": "digits", "model": "mlp", "epochs": 30, "batch_size": "full"}
 TERMINAL = ("succeeded", "failed", "cancelled")
@@ -52,16 +55,20 @@ def run_demo(args: argparse.Namespace) -> int:
     env.setdefault("VELOTRAIN_MEASURE_DEVICE_FIT", "false")
     env.setdefault("VELOTRAIN_EXPORT_TFLITE", "false")
     base_url = f"http://127.0.0.1:{port}"
-    print(f"starting API and worker on {base_url} ...", flush=True)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "velotrain.cli", "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    settings = get_settings()
+    settings.ensure_data_dir()
+    log_path = settings.resolved_data_dir / "demo.log"
+    print(f"starting API and worker on {base_url} (log: {log_path}) ...", flush=True)
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "velotrain.cli", "serve"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         with httpx.Client(base_url=base_url, timeout=30) as client:
-            wait_until_healthy(client, server)
+            wait_until_healthy(client, server, log_path)
             job_ids = submit_demo_jobs(client)
             finished = wait_for_jobs(client, job_ids, args.timeout)
             print_histories(client, finished)
@@ -71,18 +78,25 @@ def run_demo(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def wait_until_healthy(client: httpx.Client, server: subprocess.Popen) -> None:
+def wait_until_healthy(
+    client: httpx.Client, server: subprocess.Popen, log_path: Path
+) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise SystemExit(f"velotrain serve exited with code {server.returncode}")
+            raise SystemExit(
+                f"velotrain serve exited with code {server.returncode}; "
+                f"see its log in {log_path}"
+            )
         try:
             if client.get("/health").status_code == 200:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.5)
-    raise SystemExit("the API did not become healthy within 120 s")
+    raise SystemExit(
+        f"the API did not become healthy within 120 s; see its log in {log_path}"
+    )
 
 
 def submit_demo_jobs(client: httpx.Client) -> list[int]:
