@@ -3,9 +3,9 @@
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from api.schemas import EpochRow, JobStatus, Progress
+from api.schemas import EpochRow, JobStatus, Progress, check_batch_size_type
 from velo_core import catalog
 
 # Adam learning rates a sweep trains next to VeLO. The span of 1e-4 to 5e-2 lets the
@@ -19,6 +19,7 @@ class ComparisonCreate(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={
             "examples": [
                 {"dataset": "iris", "model": "mlp", "epochs": 20, "seed": 0},
@@ -42,8 +43,14 @@ class ComparisonCreate(BaseModel):
     seed: int = Field(default=catalog.DEFAULT_SEED)
     adam_learning_rates: list[float] = Field(
         default=list(SWEEP_LEARNING_RATES),
-        description="One Adam job per rate, next to one VeLO job",
+        max_length=8,
+        description="One Adam job per rate, next to one VeLO job (1 to 8 rates)",
     )
+
+    @field_validator("batch_size", mode="before")
+    @classmethod
+    def _batch_size_is_full_or_integer(cls, value: object) -> object:
+        return check_batch_size_type(value)
 
 
 class ComparisonRunPublic(BaseModel):

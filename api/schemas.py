@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.dataset_schemas import (
     DatasetRef,
@@ -26,8 +26,10 @@ JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 class JobCreate(BaseModel):
     """A training request; omitted fields take the defaults shown."""
 
+    # Strict: true is not an epoch count and "32" is not a batch size.
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={
             "examples": [
                 {"dataset": "digits", "model": "mlp", "use_velo": True, "epochs": 30}
@@ -75,6 +77,22 @@ class JobCreate(BaseModel):
         "improving, and keep the best epoch's weights. VeLO plans its schedule for "
         "`epochs`, so stopping early ends a schedule planned for longer",
     )
+
+    @field_validator("batch_size", mode="before")
+    @classmethod
+    def _batch_size_is_full_or_integer(cls, value: object) -> object:
+        return check_batch_size_type(value)
+
+
+def check_batch_size_type(value: object) -> object:
+    """Reject a batch size that is neither "full" nor an integer, in one message."""
+    is_integer = isinstance(value, int) and not isinstance(value, bool)
+    if value != catalog.FULL_BATCH and not is_integer:
+        raise ValueError(
+            f'batch_size must be "{catalog.FULL_BATCH}" or a positive integer. '
+            f"Received: batch_size={value!r}"
+        )
+    return value
 
 
 class JobConfig(BaseModel):

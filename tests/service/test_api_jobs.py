@@ -126,3 +126,28 @@ def test_health_reports_database_and_broker(client):
     assert body["database"]["reachable"] is True
     assert body["broker"]["reachable"] is True
     assert body["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"epochs": True}, "epochs"),
+        ({"batch_size": True}, "batch_size"),
+        ({"batch_size": "32"}, "batch_size"),
+        ({"use_velo": "yes"}, "use_velo"),
+        ({"learning_rate": "0.1"}, "learning_rate"),
+        ({"hidden_sizes": [True]}, "hidden_sizes"),
+    ],
+)
+def test_submit_rejects_wrong_json_types(client, fields, field):
+    response = submit(client, **fields)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][:2] == ["body", field]
+
+
+def test_submit_batch_size_word_gets_one_message(client):
+    response = submit(client, batch_size="huge")
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "batch_size"]
+    assert 'must be "full" or a positive integer' in error["msg"]
