@@ -1,7 +1,8 @@
 """Request and response models of a job's results beyond the final loss.
 
 Early stopping, the confusion matrix on the validation split, the cost breakdown of
-the training loop and the fit of the trained model to a small device.
+the training loop, the fit of the trained model to a small device and the statistics
+that standardise its inputs.
 """
 
 from typing import Literal
@@ -94,3 +95,24 @@ class DeviceFitPublic(BaseModel):
     error: str | None = Field(
         default=None, description="Why conversion or measurement failed, if it did"
     )
+
+
+class PreprocessingPublic(BaseModel):
+    """The training split's statistics the model's inputs and outputs are scaled by.
+
+    The model takes standardised features: compute (x - feature_mean) / feature_std
+    per feature before inference. A regression model predicts standardised targets:
+    y = target_mean + target_std * output.
+    """
+
+    feature_mean: list[float] = Field(description="Per feature, in input order")
+    feature_std: list[float] = Field(
+        description="Per feature, 1 for features constant in the training split"
+    )
+    target_mean: float | None = Field(
+        default=None, description="Regression only, null for classification"
+    )
+    target_std: float | None = Field(
+        default=None, description="Regression only, null for classification"
+    )
+    formula: str = Field(description="How the statistics are applied")

@@ -28,6 +28,7 @@ def job_to_public(job: Job) -> JobPublic:
         classification=job.classification,
         cost=job.cost,
         device_fit=job.device_fit,
+        preprocessing=job.preprocessing,
         attempt=job.attempt,
         worker=job.worker,
         time_limit_seconds=job.time_limit_seconds,

@@ -17,6 +17,7 @@ from api.insight_schemas import (
     CostPublic,
     DeviceFitPublic,
     EarlyStoppingRequest,
+    PreprocessingPublic,
 )
 from velo_core import catalog
 
@@ -151,6 +152,11 @@ class JobPublic(BaseModel):
     classification: ClassificationPublic | None = None
     cost: CostPublic | None = None
     device_fit: DeviceFitPublic | None = None
+    preprocessing: PreprocessingPublic | None = Field(
+        default=None,
+        description="Statistics of the training split that standardise the model's "
+        "inputs (and regression outputs); set when the job succeeds",
+    )
     attempt: int
     worker: str | None
     time_limit_seconds: int | None

@@ -14,6 +14,7 @@ INSIGHT_FIELDS = (
     "classification",
     "cost",
     "device_fit",
+    "preprocessing",
 )
 
 

@@ -93,6 +93,8 @@ class Job(Base):
     classification: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     cost: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     device_fit: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Training-split statistics that standardise the model's inputs and outputs.
+    preprocessing: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     epochs: Mapped[list["EpochRecord"]] = relationship(
         back_populates="job",

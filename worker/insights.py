@@ -1,4 +1,6 @@
-"""Collect a finished job's results: confusion matrix, cost, device fit.
+"""Collect a finished job's results: confusion matrix, cost, device fit, scaling.
+
+Scaling means the training split's statistics that standardise the model's data.
 
 Imported only inside the worker's task, like the runner, so JAX starts in the
 process that trains.
@@ -7,6 +9,8 @@ process that trains.
 import logging
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from velo_core.early_stopping import EarlyStopping
 from velotrain.settings import Settings
@@ -40,10 +44,34 @@ def collect_insights(
 
     report = classification_report(result.model, result.dataset)
     insights["classification"] = report.as_dict() if report else None
+    insights["preprocessing"] = preprocessing(result.dataset)
     if settings.measure_device_fit:
         keras_path = settings.artifacts_dir / f"job-{job_id}.keras"
         insights["device_fit"] = device_fit(result, keras_path, job_id)
     return insights
+
+
+STANDARDISATION_FORMULA = (
+    "(x - feature_mean) / feature_std; regression outputs: "
+    "y = target_mean + target_std * output"
+)
+
+
+def preprocessing(dataset) -> dict[str, Any]:
+    """Return the training split's statistics that standardise the model's data.
+
+    The target statistics are None for classification, whose labels are not scaled.
+    """
+    from velo_core import catalog
+
+    is_regression = dataset.info.task == catalog.REGRESSION
+    return {
+        "feature_mean": np.asarray(dataset.feature_mean, np.float32).tolist(),
+        "feature_std": np.asarray(dataset.feature_std, np.float32).tolist(),
+        "target_mean": float(dataset.target_mean) if is_regression else None,
+        "target_std": float(dataset.target_std) if is_regression else None,
+        "formula": STANDARDISATION_FORMULA,
+    }
 
 
 def device_fit(result, keras_path: Path, job_id: int) -> dict[str, Any]:
