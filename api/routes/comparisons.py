@@ -164,7 +164,7 @@ def list_comparisons(
     session: SessionDep,
     caller: CallerDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> ComparisonList:
     """List comparisons newest first, with each run's label and status."""
     page = comparisons.list_comparisons(
