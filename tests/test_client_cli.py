@@ -181,3 +181,18 @@ def test_cli_unreachable_api(command, capsys):
     assert error.startswith(f"velotrain: request to the API at {url} failed: ")
     assert "VELOTRAIN_URL" in error
     assert "Traceback" not in error
+
+
+def test_download_preprocessing_json(api, settings, tmp_path, monkeypatch):
+    from db.insights import record_insights
+
+    monkeypatch.chdir(tmp_path)
+    job_id = api.submit(dataset="iris", model="linear", epochs=1)["id"]
+    sessions = make_session_factory(make_engine(settings.resolved_database_url))
+    attempt = job_store.claim_job(sessions, job_id, "test-worker")
+    statistics = {"feature_mean": [0.5] * 4, "feature_std": [2.0] * 4}
+    record_insights(sessions, job_id, {"preprocessing": statistics}, attempt)
+    job_store.finish_job(sessions, job_id, "succeeded", attempt=attempt)
+    path = api.download_model(job_id, "preprocessing")
+    assert path.name == f"job-{job_id}.preprocessing.json"
+    assert '"feature_std"' in path.read_text()

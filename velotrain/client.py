@@ -169,9 +169,16 @@ class VelotrainClient:
     def download_model(
         self, job_id: int, fmt: str = "keras", destination: str | Path | None = None
     ) -> Path:
-        """Save a trained model as "keras", "tflite" or "tflite-int8"; return path."""
+        """Save a trained model ("keras", "tflite", "tflite-int8") or its input
+        statistics ("preprocessing", JSON); return the path written."""
         response = self._request("GET", f"/jobs/{job_id}/model", params={"format": fmt})
-        suffix = {"keras": ".keras", "tflite": ".tflite"}.get(fmt, ".int8.tflite")
+        suffixes = {
+            "keras": ".keras",
+            "tflite": ".tflite",
+            "tflite-int8": ".int8.tflite",
+            "preprocessing": ".preprocessing.json",
+        }
+        suffix = suffixes[fmt]
         path = Path(destination or f"job-{job_id}{suffix}")
         path.write_bytes(response.content)
         return path

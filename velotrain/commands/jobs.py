@@ -38,7 +38,10 @@ def register(subparsers) -> None:
     )
     download.add_argument("job_id", type=int)
     download.add_argument(
-        "--format", default="keras", choices=["keras", "tflite", "tflite-int8"]
+        "--format",
+        default="keras",
+        choices=["keras", "tflite", "tflite-int8", "preprocessing"],
+        help="Model file, or the input standardisation statistics as JSON",
     )
     download.add_argument("-o", "--output", type=Path, default=None)
     download.set_defaults(handler=run_download)
