@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from db.jobs import new_job
 from db.models import DEFAULT_PROJECT, Comparison, ComparisonRun, EpochRecord, Job
 
 SWEEP = "sweep"
@@ -45,23 +46,6 @@ def label_runs(jobs: Sequence[Job]) -> list[str]:
     ]
 
 
-def _new_job(config: dict[str, Any], project: str, time_limit: int | None) -> Job:
-    return Job(
-        project=project,
-        time_limit_seconds=time_limit,
-        status="queued",
-        config=config,
-        dataset=str(config["dataset"]),
-        model=str(config["model"]),
-        use_velo=bool(config["use_velo"]),
-        optimizer="velo" if config["use_velo"] else "adam",
-        epochs_total=int(config["epochs"]),
-        epochs_done=0,
-        cancel_requested=False,
-        attempt=0,
-    )
-
-
 def create_sweep(
     session: Session,
     configs: Sequence[dict[str, Any]],
@@ -74,7 +58,10 @@ def create_sweep(
     comparison = Comparison(name=name, kind=SWEEP, project=project)
     session.add(comparison)
     session.flush()
-    jobs = [_new_job(config, project, time_limit_seconds) for config in configs]
+    jobs = [
+        new_job(config, project=project, time_limit_seconds=time_limit_seconds)
+        for config in configs
+    ]
     session.add_all(jobs)
     session.flush()
     for position, (job, label) in enumerate(zip(jobs, label_runs(jobs), strict=True)):

@@ -62,7 +62,30 @@ def create_job(
     time_limit_seconds: int | None = None,
 ) -> Job:
     """Store a queued job; raises IntegrityError if the idempotency key is taken."""
-    job = Job(
+    job = new_job(
+        config,
+        name=name,
+        project=project,
+        idempotency_key=idempotency_key,
+        request_sha256=request_sha256,
+        time_limit_seconds=time_limit_seconds,
+    )
+    session.add(job)
+    session.commit()
+    return job
+
+
+def new_job(
+    config: dict[str, Any],
+    *,
+    name: str | None = None,
+    project: str = DEFAULT_PROJECT,
+    idempotency_key: str | None = None,
+    request_sha256: str | None = None,
+    time_limit_seconds: int | None = None,
+) -> Job:
+    """Build a queued, unsaved job for a resolved configuration."""
+    return Job(
         project=project,
         idempotency_key=idempotency_key,
         request_sha256=request_sha256,
@@ -75,11 +98,10 @@ def create_job(
         optimizer="velo" if config["use_velo"] else "adam",
         epochs_total=int(config["epochs"]),
         epochs_done=0,
+        cancel_requested=False,
+        attempt=0,
         time_limit_seconds=time_limit_seconds,
     )
-    session.add(job)
-    session.commit()
-    return job
 
 
 def find_by_idempotency_key(session: Session, project: str, key: str) -> Job | None:
