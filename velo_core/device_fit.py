@@ -13,7 +13,6 @@ import json
 import platform
 import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -99,20 +98,14 @@ def measure_in_subprocess(
     """
     keras_path = Path(keras_path)
     sample_path = keras_path.with_name(keras_path.stem + ".device-fit.npy")
-    np.save(sample_path, np.asarray(representative_x, dtype=np.float32))
-    command = [sys.executable, "-m", "velo_core.device_fit", str(keras_path)]
-    command += ["--representative", str(sample_path)]
-    try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=timeout_seconds
-        )
-    finally:
-        sample_path.unlink(missing_ok=True)
-    if done.returncode != 0:
-        tail = " ".join(done.stderr.strip().splitlines()[-3:])
-        raise RuntimeError(f"device fit failed (exit {done.returncode}): {tail}")
-    # The JSON is the last line; libraries may print above it.
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return export.run_model_child(
+        "velo_core.device_fit",
+        keras_path,
+        representative_x,
+        sample_path,
+        timeout_seconds,
+        action="device fit",
+    )
 
 
 def _import_tensorflow():

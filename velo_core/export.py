@@ -139,8 +139,38 @@ def export_in_subprocess(
     keras_path = Path(keras_path)
     stem = keras_path.name.removesuffix(_SUFFIXES[KERAS])
     sample_path = keras_path.with_name(f"{stem}.representative.npy")
+    written = run_model_child(
+        "velo_core.export",
+        keras_path,
+        representative_x,
+        sample_path,
+        timeout_seconds,
+        action="TFLite export",
+    )
+    return {fmt: Path(path) for fmt, path in written.items()}
+
+
+def run_model_child(
+    module: str,
+    keras_path: Path,
+    representative_x: np.ndarray,
+    sample_path: Path,
+    timeout_seconds: float,
+    *,
+    action: str,
+) -> dict:
+    """Run `python -m module KERAS_PATH --representative SAMPLE` and parse its JSON.
+
+    The child process keeps TensorFlow out of the caller's memory. The sample is
+    written to `sample_path` for the child and removed afterwards.
+
+    Raises:
+        RuntimeError: naming `action`, with the child's last error lines, when the
+            child exits with an error.
+        subprocess.TimeoutExpired: when it runs longer than `timeout_seconds`.
+    """
     np.save(sample_path, np.asarray(representative_x, dtype=np.float32))
-    command = [sys.executable, "-m", "velo_core.export", str(keras_path)]
+    command = [sys.executable, "-m", module, str(keras_path)]
     command += ["--representative", str(sample_path)]
     try:
         done = subprocess.run(
@@ -150,10 +180,9 @@ def export_in_subprocess(
         sample_path.unlink(missing_ok=True)
     if done.returncode != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-5:])
-        raise RuntimeError(f"TFLite export failed (exit {done.returncode}): {tail}")
+        raise RuntimeError(f"{action} failed (exit {done.returncode}): {tail}")
     # The JSON is the last line; libraries may print above it.
-    written = json.loads(done.stdout.strip().splitlines()[-1])
-    return {fmt: Path(path) for fmt, path in written.items()}
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def run_tflite(model: bytes | Path | str, x: np.ndarray) -> np.ndarray:
