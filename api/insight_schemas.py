@@ -47,7 +47,7 @@ class ClassificationPublic(BaseModel):
 
 
 class CostPublic(BaseModel):
-    """Where the training loop's time went, and the memory it used."""
+    """Time split of the training loop, and the memory it used."""
 
     loop_seconds: float = Field(
         description="Wall time of all epochs, compilation included"

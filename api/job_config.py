@@ -1,4 +1,4 @@
-"""Turn a training request into the resolved job configuration, or say what is wrong."""
+"""Resolve a training request into a job configuration, or reject an invalid field."""
 
 import math
 from typing import TYPE_CHECKING

@@ -34,7 +34,7 @@ def host_description() -> str:
 
 
 def cpu_model() -> str:
-    """Returns the CPU model name from /proc/cpuinfo, else what platform knows."""
+    """Returns the CPU model name from /proc/cpuinfo, else what `platform` reports."""
     try:
         with open("/proc/cpuinfo") as cpuinfo:
             for line in cpuinfo:

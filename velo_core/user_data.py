@@ -90,7 +90,7 @@ def parse_table(content: bytes, fmt: str, label: str | None) -> Table:
 
 
 def parse_csv(content: bytes, label: str) -> Table:
-    """Parses CSV bytes with a header row; column `label` holds the labels.
+    """Parses CSV bytes with a header row; column `label` contains the labels.
 
     The encoding (UTF-8 with or without BOM, UTF-16 with BOM, else Latin-1) and the
     delimiter (comma, semicolon, tab or bar) are detected; quoted fields work.
@@ -193,7 +193,7 @@ def _label_array(labels: list[str]) -> np.ndarray:
     except ValueError:
         return np.asarray(labels, dtype=str)
     if not np.all(np.isfinite(numbers)):
-        raise UserDataError("the label column holds an infinite value")
+        raise UserDataError("the label column contains an infinite value")
     return numbers
 
 
@@ -232,7 +232,7 @@ def _check_finite_array(features: np.ndarray) -> None:
     if len(bad):
         row, column = (int(i) for i in bad[0])
         raise UserDataError(
-            f"x holds {len(bad)} NaN or infinite values, the first at row {row}, "
+            f"x contains {len(bad)} NaN or infinite values, the first at row {row}, "
             f"column {column}"
         )
 
@@ -244,7 +244,7 @@ def _npz_labels(y: np.ndarray) -> np.ndarray:
         raise UserDataError(f"y must hold numbers or text. Received: dtype {y.dtype}")
     labels = y.astype(np.float64)
     if not np.all(np.isfinite(labels)):
-        raise UserDataError("y holds NaN or infinite values")
+        raise UserDataError("y contains NaN or infinite values")
     return labels
 
 
@@ -328,7 +328,7 @@ def validate_table(
 def _check_classes(labels: np.ndarray, class_names: tuple[str, ...], label: str):
     if len(class_names) < 2:
         raise UserDataError(
-            f"column {label!r} holds a single class ({class_names[0]!r}); "
+            f"column {label!r} contains a single class ({class_names[0]!r}); "
             "classification needs at least two"
         )
     _, counts = np.unique(labels, return_counts=True)
