@@ -7,6 +7,7 @@ its own, so concurrent runs on one server do not see each other's jobs or messag
 """
 
 import os
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -16,8 +17,9 @@ from urllib.parse import urlsplit
 
 import pytest
 import redis
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from velotrain.settings import Settings
 
@@ -112,10 +114,26 @@ def fresh_postgres_database(admin_url: str) -> Iterator[str]:
             make_url(admin_url).set(database=name).render_as_string(hide_password=False)
         )
     finally:
-        with admin.connect() as connection:
-            # FORCE ends connections that worker processes may still hold.
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        try:
+            _drop_database(admin, name)
+        finally:
+            admin.dispose()
+
+
+def _drop_database(admin: Engine, name: str, attempts: int = 40) -> None:
+    """Drop a test database, waiting out server processes that still use it."""
+    # FORCE ends connections that worker processes may still hold. It cannot end
+    # an autovacuum worker without pg_signal_backend; those finish within seconds.
+    statement = text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    for attempt in range(attempts):
+        try:
+            with admin.connect() as connection:
+                connection.execute(statement)
+            return
+        except DBAPIError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
 
 
 @contextmanager
