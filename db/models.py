@@ -41,6 +41,9 @@ class Base(DeclarativeBase):
 DEFAULT_PROJECT = "default"
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
+# A job's device names the broker queue it is sent to; workers consume one of them.
+DEVICES = ("cpu", "gpu")
+DEFAULT_DEVICE = "cpu"
 
 
 class Job(Base):
@@ -68,6 +71,9 @@ class Job(Base):
     model: Mapped[str] = mapped_column(String(100))
     use_velo: Mapped[bool] = mapped_column(Boolean, index=True)
     optimizer: Mapped[str] = mapped_column(String(16))
+    device: Mapped[str] = mapped_column(
+        String(8), index=True, default=DEFAULT_DEVICE, server_default=DEFAULT_DEVICE
+    )
     epochs_total: Mapped[int] = mapped_column(Integer)
     epochs_done: Mapped[int] = mapped_column(Integer, default=0)
     num_steps: Mapped[int | None] = mapped_column(Integer)
