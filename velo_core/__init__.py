@@ -17,7 +17,7 @@ _EXPORTS = {
     "OptimizerInfo": "velo_core.optimizers",
     "TrainConfig": "velo_core.config",
     "TrainResult": "velo_core.training",
-    "TrainingDiverged": "velo_core.training",
+    "TrainingDiverged": "velo_core.divergence",
     "build_model": "velo_core.models",
     "build_optimizer": "velo_core.optimizers",
     "load_dataset": "velo_core.datasets",

@@ -26,6 +26,7 @@ from velo_core.batching import (
 from velo_core.config import TrainConfig
 from velo_core.cost import CostBreakdown, measure_step_parts, split_loop_time
 from velo_core.datasets import Dataset, load_dataset
+from velo_core.divergence import check_losses, constant_prediction_loss
 from velo_core.early_stopping import EarlyStopper
 from velo_core.layer_spec import (
     KerasModelFile,
@@ -39,14 +40,6 @@ from velo_core.optimizers import OptimizerInfo, build_optimizer
 from velo_core.user_data import load_user_dataset
 
 EpochCallback = Callable[[dict[str, float]], bool | None]
-
-
-class TrainingDiverged(RuntimeError):
-    """Raised when a loss becomes NaN or infinite; the message names the epoch."""
-
-    def __init__(self, epoch: int):
-        super().__init__(f"diverged at epoch {epoch}")
-        self.epoch = epoch
 
 
 @dataclass
@@ -118,7 +111,9 @@ def train(
         or of the best epoch when `config.early_stopping` stopped the run.
 
     Raises:
-        TrainingDiverged: when a training or validation loss is NaN or infinite.
+        TrainingDiverged: when a training or validation loss is NaN, infinite, or
+            over a million times that of a constant prediction (see
+            `velo_core.divergence`).
     """
     dataset = _load_data(config)
     if config.early_stopping is not None:
@@ -188,6 +183,7 @@ class _Run:
     def __init__(self, config: TrainConfig, dataset: Dataset, model, optimizer):
         self._config = config
         self._is_classification = dataset.info.task == catalog.CLASSIFICATION
+        self._reference_loss = constant_prediction_loss(dataset.info.num_classes)
         loss = per_sample_loss_for(dataset.info.task)
         stepwise = needs_stepwise(model)
         self._parts = (model, loss, optimizer)
@@ -258,12 +254,13 @@ class _Run:
         )
 
     def _row(self, epoch: int, metrics: dict[str, np.ndarray]) -> dict[str, float]:
-        if not (np.isfinite(metrics["loss"]) and np.isfinite(metrics["val_loss"])):
-            raise TrainingDiverged(epoch)
-        names = ["loss", "val_loss"]
+        losses = {name: float(metrics[name]) for name in ("loss", "val_loss")}
+        check_losses(epoch, losses, self._reference_loss)
+        row = {"epoch": epoch, **losses}
         if self._is_classification:
-            names += ["accuracy", "val_accuracy"]
-        return {"epoch": epoch, **{name: float(metrics[name]) for name in names}}
+            for name in ("accuracy", "val_accuracy"):
+                row[name] = float(metrics[name])
+        return row
 
 
 def _store_weights(model, state) -> None:

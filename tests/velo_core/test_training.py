@@ -8,7 +8,8 @@ import pytest
 from velo_core import training
 from velo_core.batching import per_sample_loss_for
 from velo_core.config import TrainConfig
-from velo_core.training import TrainingDiverged, steps_per_epoch, train
+from velo_core.divergence import TrainingDiverged
+from velo_core.training import steps_per_epoch, train
 
 
 def counting_optimizer(calls):
@@ -104,7 +105,16 @@ def test_train_divergence_names_epoch():
     config = TrainConfig(
         dataset="diabetes", model="mlp", learning_rate=1e20, batch_size=32, epochs=3
     )
-    with pytest.raises(TrainingDiverged, match="^diverged at epoch 1$"):
+    with pytest.raises(TrainingDiverged, match="^diverged at epoch 1"):
+        train(config)
+
+
+def test_train_finite_blow_up_diverges():
+    # Adam at learning rate 1000 keeps the loss finite, near 1e16.
+    config = TrainConfig(
+        dataset="diabetes", model="mlp", learning_rate=1e3, batch_size=32, epochs=3
+    )
+    with pytest.raises(TrainingDiverged, match="times the loss of a constant"):
         train(config)
 
 

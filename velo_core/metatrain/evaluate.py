@@ -12,7 +12,8 @@ import math
 import numpy as np
 
 from velo_core.config import TrainConfig
-from velo_core.training import TrainingDiverged, train
+from velo_core.divergence import TrainingDiverged
+from velo_core.training import train
 
 ADAM_LEARNING_RATES = (1e-4, 1e-3, 1e-2, 5e-2)
 REFERENCE_ADAM_RATE = 1e-3
