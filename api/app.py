@@ -13,6 +13,7 @@ from api.routes import (
     datasets,
     exports,
     health,
+    job_events,
     jobs,
     metrics,
     models,
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(jobs.router)
+    app.include_router(job_events.router)
     app.include_router(exports.router)
     app.include_router(datasets.router)
     app.include_router(models.router)
