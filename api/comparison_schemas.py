@@ -5,7 +5,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from api.schemas import EpochRow, JobStatus, Progress, check_batch_size_type
+from api.schemas import (
+    Device,
+    EpochRow,
+    JobStatus,
+    Progress,
+    check_batch_size_type,
+    check_device,
+)
 from velo_core import catalog
 
 # Adam learning rates a sweep trains next to VeLO. The span of 1e-4 to 5e-2 lets the
@@ -46,11 +53,21 @@ class ComparisonCreate(BaseModel):
         max_length=8,
         description="One Adam job per rate, next to one VeLO job (1 to 8 rates)",
     )
+    device: Device | None = Field(
+        default=None,
+        description="Queue of every job of the sweep: cpu or gpu; default the "
+        "server's job_queue",
+    )
 
     @field_validator("batch_size", mode="before")
     @classmethod
     def _batch_size_is_full_or_integer(cls, value: object) -> object:
         return check_batch_size_type(value)
+
+    @field_validator("device", mode="before")
+    @classmethod
+    def _device_is_known(cls, value: object) -> object:
+        return check_device(value)
 
 
 class ComparisonRunPublic(BaseModel):

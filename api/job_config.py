@@ -34,13 +34,18 @@ def _check(field: str, check, *args) -> None:
 
 
 def resolve_job_config(
-    request: JobCreate, max_epochs: int, sources: "UserSources | None" = None
+    request: JobCreate,
+    max_epochs: int,
+    sources: "UserSources | None" = None,
+    *,
+    default_device: str,
 ) -> JobConfig:
     """Validate `request` and fill in every default.
 
     `sources` holds the uploaded dataset and custom model that `request` names
-    (see `api.user_sources.resolve_sources`). Raises InvalidField naming the first
-    invalid field and what it accepts.
+    (see `api.user_sources.resolve_sources`); `default_device` is the queue of a
+    request that names none (the server's job_queue). Raises InvalidField naming
+    the first invalid field and what it accepts.
     """
     from api.user_sources import UserSources, model_fields
 
@@ -90,6 +95,7 @@ def resolve_job_config(
         seed=request.seed,
         train_size=train_size,
         early_stopping=request.early_stopping,
+        device=request.device or default_device,
     )
 
 

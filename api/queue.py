@@ -12,26 +12,31 @@ from worker.celery_app import RUN_JOB_TASK
 logger = logging.getLogger(__name__)
 
 
-def enqueue_job(celery: Celery, job_id: int) -> bool:
-    """Send job `job_id` to the workers; return False if the broker is unreachable.
+def enqueue_job(celery: Celery, job_id: int, device: str) -> bool:
+    """Send job `job_id` to the workers of queue `device` (cpu or gpu).
 
-    A job that could not be sent stays queued in the database.
+    Returns False if the broker is unreachable; the job then stays queued in the
+    database.
     """
+    extra = {"job_id": job_id, "queue": device}
     try:
-        celery.send_task(RUN_JOB_TASK, args=[job_id], retry=False)
+        celery.send_task(RUN_JOB_TASK, args=[job_id], queue=device, retry=False)
     except Exception as error:  # kombu raises many transport-specific errors
-        logger.error("could not enqueue job: %s", error, extra={"job_id": job_id})
+        logger.error("could not enqueue job: %s", error, extra=extra)
         return False
-    logger.info("job enqueued", extra={"job_id": job_id})
+    logger.info("job enqueued", extra=extra)
     return True
 
 
-def send_job(celery: Celery, sessions: sessionmaker[Session], job_id: int) -> bool:
-    """Send job `job_id` and record that the broker has it; False if it is down.
+def send_job(
+    celery: Celery, sessions: sessionmaker[Session], job_id: int, device: str
+) -> bool:
+    """Send job `job_id` to queue `device` and record that the broker has it.
 
-    A job left unsent keeps enqueued_at empty, and the reaper sends it later.
+    Returns False if the broker is down. A job left unsent keeps enqueued_at
+    empty, and the reaper sends it later.
     """
-    if not enqueue_job(celery, job_id):
+    if not enqueue_job(celery, job_id, device):
         return False
     try:
         jobs.mark_enqueued(sessions, job_id)

@@ -19,9 +19,11 @@ from api.insight_schemas import (
     EarlyStoppingRequest,
     PreprocessingPublic,
 )
+from db.models import DEFAULT_DEVICE, DEVICES
 from velo_core import catalog
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+Device = Literal["cpu", "gpu"]
 
 
 class JobCreate(BaseModel):
@@ -78,11 +80,21 @@ class JobCreate(BaseModel):
         "improving, and keep the best epoch's weights. VeLO plans its schedule for "
         "`epochs`, so stopping early ends a schedule planned for longer",
     )
+    device: Device | None = Field(
+        default=None,
+        description="Queue of workers that train the job: cpu or gpu; default the "
+        "server's job_queue",
+    )
 
     @field_validator("batch_size", mode="before")
     @classmethod
     def _batch_size_is_full_or_integer(cls, value: object) -> object:
         return check_batch_size_type(value)
+
+    @field_validator("device", mode="before")
+    @classmethod
+    def _device_is_known(cls, value: object) -> object:
+        return check_device(value)
 
 
 def check_batch_size_type(value: object) -> object:
@@ -92,6 +104,15 @@ def check_batch_size_type(value: object) -> object:
         raise ValueError(
             f'batch_size must be "{catalog.FULL_BATCH}" or a positive integer. '
             f"Received: batch_size={value!r}"
+        )
+    return value
+
+
+def check_device(value: object) -> object:
+    """Reject a device other than null, "cpu" or "gpu", naming the allowed values."""
+    if value is not None and value not in DEVICES:
+        raise ValueError(
+            f"device must be one of {list(DEVICES)}. Received: device={value!r}"
         )
     return value
 
@@ -113,6 +134,8 @@ class JobConfig(BaseModel):
     layers: list[dict[str, Any]] | None = None
     model_file: ModelFileConfig | None = None
     early_stopping: EarlyStoppingRequest | None = None
+    # Configurations stored before jobs had a device all went to the cpu queue.
+    device: Device = DEFAULT_DEVICE
 
 
 class Progress(BaseModel):
@@ -130,6 +153,7 @@ class JobPublic(BaseModel):
     name: str | None
     status: JobStatus
     optimizer: Literal["adam", "velo"]
+    device: Device = Field(description="The queue the job is sent to")
     config: JobConfig
     progress: Progress
     final_metrics: dict[str, float | None] | None

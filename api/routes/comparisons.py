@@ -47,11 +47,17 @@ def _job_request(request: ComparisonCreate, learning_rate: float | None) -> JobC
         learning_rate=learning_rate,
         validation_split=request.validation_split,
         seed=request.seed,
+        device=request.device,
     )
 
 
-def sweep_configs(request: ComparisonCreate, max_epochs: int) -> list[JobConfig]:
-    """Resolve the VeLO job and one Adam job per rate, or raise InvalidField."""
+def sweep_configs(
+    request: ComparisonCreate, max_epochs: int, default_device: str
+) -> list[JobConfig]:
+    """Resolve the VeLO job and one Adam job per rate, or raise InvalidField.
+
+    `default_device` is the queue of a request that names none.
+    """
     rates = request.adam_learning_rates
     if not rates or len(set(rates)) != len(rates):
         raise InvalidField(
@@ -59,10 +65,16 @@ def sweep_configs(request: ComparisonCreate, max_epochs: int) -> list[JobConfig]
             "adam_learning_rates must be a non-empty list of distinct rates. "
             f"Received: adam_learning_rates={rates}",
         )
-    configs = [resolve_job_config(_job_request(request, None), max_epochs)]
-    for rate in rates:
+    configs = []
+    for rate in (None, *rates):
         try:
-            configs.append(resolve_job_config(_job_request(request, rate), max_epochs))
+            configs.append(
+                resolve_job_config(
+                    _job_request(request, rate),
+                    max_epochs,
+                    default_device=default_device,
+                )
+            )
         except InvalidField as error:
             if error.field != "learning_rate":
                 raise
@@ -134,7 +146,7 @@ def create_comparison(
             session, job_ids, request.name, project=caller.project
         )
         return _read(session, comparison.id, caller.scope)
-    configs = sweep_configs(request, settings.max_epochs)
+    configs = sweep_configs(request, settings.max_epochs, settings.job_queue)
     for config in configs:
         check_resource_limits(config, settings)
     check_room_for_jobs(session, caller, len(configs), settings)
@@ -146,7 +158,7 @@ def create_comparison(
         time_limit_seconds=settings.job_time_limit_seconds,
     )
     for run in comparison.runs:
-        send_job(celery, sessions, run.job_id)
+        send_job(celery, sessions, run.job_id, run.job.device)
     return _read(session, comparison.id, caller.scope)
 
 

@@ -20,6 +20,7 @@ from api.limits import (
 from api.presenters import job_to_public
 from api.queue import send_job
 from api.schemas import (
+    Device,
     EpochRow,
     ErrorDetail,
     History,
@@ -87,7 +88,9 @@ def submit_job(
     """
     limiter.check(caller.client_id)
     sources = resolve_sources(request, session, caller.project, settings)
-    config = resolve_job_config(request, settings.max_epochs, sources)
+    config = resolve_job_config(
+        request, settings.max_epochs, sources, default_device=settings.job_queue
+    )
     check_resource_limits(config, settings)
     time_limit = resolve_time_limit(request, settings.job_time_limit_seconds)
     fingerprint = request_fingerprint(request)
@@ -104,7 +107,7 @@ def submit_job(
     if not created:
         response.status_code = 200
         return job_to_public(job)
-    send_job(celery, sessions, job.id)
+    send_job(celery, sessions, job.id, job.device)
     session.refresh(job)
     return job_to_public(job)
 
@@ -147,6 +150,7 @@ def list_jobs(
     caller: CallerDep,
     status: JobStatus | None = None,
     use_velo: bool | None = None,
+    device: Device | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> JobList:
@@ -155,6 +159,7 @@ def list_jobs(
         session,
         status=status,
         use_velo=use_velo,
+        device=device,
         project=caller.scope,
         limit=limit,
         offset=offset,

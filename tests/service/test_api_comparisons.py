@@ -53,6 +53,24 @@ def test_sweep_jobs_share_task_and_seed(client):
     assert [c["learning_rate"] for c in configs] == [None, 1e-4, 1e-3, 1e-2, 5e-2]
 
 
+def test_sweep_jobs_take_requested_device(client):
+    runs = sweep(client, device="gpu").json()["runs"]
+    jobs = [client.get(f"/jobs/{run['job_id']}").json() for run in runs]
+    assert [job["device"] for job in jobs] == ["gpu"] * 5
+
+
+def test_sweep_jobs_default_to_job_queue(client):
+    runs = sweep(client).json()["runs"]
+    jobs = [client.get(f"/jobs/{run['job_id']}").json() for run in runs]
+    assert [job["device"] for job in jobs] == ["cpu"] * 5
+
+
+def test_sweep_rejects_unknown_device(client):
+    response = sweep(client, device="tpu")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "device"]
+
+
 def test_sweep_jobs_appear_in_job_list(client):
     sweep(client)
     assert client.get("/jobs").json()["total"] == 5

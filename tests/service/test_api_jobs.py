@@ -1,5 +1,7 @@
 import pytest
+from fastapi.testclient import TestClient
 
+from api.app import create_app
 from db import jobs as job_store
 
 
@@ -151,3 +153,37 @@ def test_submit_batch_size_word_gets_one_message(client):
     (error,) = response.json()["detail"]
     assert error["loc"] == ["body", "batch_size"]
     assert 'must be "full" or a positive integer' in error["msg"]
+
+
+def test_submit_device_defaults_to_job_queue(settings):
+    gpu_settings = settings.model_copy(update={"job_queue": "gpu"})
+    with TestClient(create_app(gpu_settings)) as client:
+        job = submit(client, dataset="iris").json()
+    assert job["device"] == "gpu"
+    assert job["config"]["device"] == "gpu"
+
+
+def test_submit_device_overrides_job_queue(client):
+    job_id = submit(client, dataset="iris", device="gpu").json()["id"]
+    job = client.get(f"/jobs/{job_id}").json()
+    assert job["device"] == "gpu"
+    assert job["config"]["device"] == "gpu"
+
+
+@pytest.mark.parametrize("device", ["tpu", "GPU", 1, ""])
+def test_submit_rejects_unknown_device(client, device):
+    response = submit(client, device=device)
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "device"]
+    assert "['cpu', 'gpu']" in error["msg"]
+
+
+def test_list_filters_by_device(client):
+    gpu_id = submit(client, device="gpu").json()["id"]
+    cpu_id = submit(client).json()["id"]
+    gpu_only = client.get("/jobs", params={"device": "gpu"}).json()
+    cpu_only = client.get("/jobs", params={"device": "cpu"}).json()
+    assert [job["id"] for job in gpu_only["items"]] == [gpu_id]
+    assert [job["id"] for job in cpu_only["items"]] == [cpu_id]
+    assert client.get("/jobs", params={"device": "tpu"}).status_code == 422

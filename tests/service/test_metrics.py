@@ -129,6 +129,17 @@ def test_queue_depth_follows_job_queue(settings):
     assert samples[("velotrain_queue_depth", (("queue", "cpu"),))] == 0
 
 
+def test_queue_depth_follows_job_device(client):
+    client.post("/jobs", json={"dataset": "iris", "epochs": 2, "device": "gpu"})
+    client.post("/jobs", json={"dataset": "iris", "epochs": 2, "device": "gpu"})
+    client.post("/jobs", json={"dataset": "iris", "epochs": 2})
+
+    samples = scrape(client)
+
+    assert samples[("velotrain_queue_depth", (("queue", "gpu"),))] == 2
+    assert samples[("velotrain_queue_depth", (("queue", "cpu"),))] == 1
+
+
 def test_unreachable_broker_omits_queue_depth(settings):
     # Port 9 (discard) on loopback, where no test server listens.
     down = settings.model_copy(update={"broker_url": "redis://127.0.0.1:9/0"})
