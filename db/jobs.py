@@ -19,7 +19,14 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import DEFAULT_PROJECT, TERMINAL_STATUSES, EpochRecord, Job, utc_now
+from db.models import (
+    DEFAULT_DEVICE,
+    DEFAULT_PROJECT,
+    TERMINAL_STATUSES,
+    EpochRecord,
+    Job,
+    utc_now,
+)
 
 ACTIVE_STATUSES = ("queued", "running")
 
@@ -43,12 +50,22 @@ class RunningJob:
     """The fields of one running attempt that the reaper checks."""
 
     id: int
+    device: str
     attempt: int
     worker: str | None
     started_at: datetime | None
     heartbeat_at: datetime | None
     cancel_requested: bool
     time_limit_seconds: int | None
+
+
+@dataclass(frozen=True)
+class QueuedJob:
+    """A queued job, the queue it goes to, and when the broker last accepted it."""
+
+    id: int
+    device: str
+    enqueued_at: datetime | None
 
 
 def create_job(
@@ -96,6 +113,7 @@ def new_job(
         model=str(config["model"]),
         use_velo=bool(config["use_velo"]),
         optimizer="velo" if config["use_velo"] else "adam",
+        device=str(config.get("device", DEFAULT_DEVICE)),
         epochs_total=int(config["epochs"]),
         epochs_done=0,
         cancel_requested=False,
@@ -138,16 +156,19 @@ def list_jobs(
     *,
     status: str | None = None,
     use_velo: bool | None = None,
+    device: str | None = None,
     project: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> JobPage:
-    """List jobs newest first, optionally filtered by status, optimizer, project."""
+    """List jobs newest first, filtered by status, optimizer, device, project."""
     query = select(Job)
     if status is not None:
         query = query.where(Job.status == status)
     if use_velo is not None:
         query = query.where(Job.use_velo == use_velo)
+    if device is not None:
+        query = query.where(Job.device == device)
     if project is not None:
         query = query.where(Job.project == project)
     total = session.scalar(select(func.count()).select_from(query.subquery()))
@@ -179,19 +200,54 @@ def mark_enqueued(sessions: sessionmaker[Session], job_id: int) -> None:
         session.commit()
 
 
-def unsent_job_ids(session: Session, created_before: datetime) -> list[int]:
+def unsent_jobs(session: Session, created_before: datetime) -> list[QueuedJob]:
     """Return queued jobs created before `created_before` that were never sent."""
-    return list(
-        session.scalars(
-            select(Job.id)
-            .where(
-                Job.status == "queued",
-                Job.enqueued_at.is_(None),
-                Job.created_at < created_before,
-            )
-            .order_by(Job.id)
-        )
+    return _queued_jobs(
+        session, Job.enqueued_at.is_(None), Job.created_at < created_before
     )
+
+
+def stale_queued_jobs(session: Session, sent_before: datetime) -> list[QueuedJob]:
+    """Return queued jobs whose task the broker accepted before `sent_before`."""
+    return _queued_jobs(session, Job.enqueued_at < sent_before)
+
+
+def _queued_jobs(session: Session, *conditions) -> list[QueuedJob]:
+    rows = session.execute(
+        select(Job.id, Job.device, Job.enqueued_at)
+        .where(Job.status == "queued", *conditions)
+        .order_by(Job.id)
+    )
+    return [QueuedJob(*row) for row in rows]
+
+
+def restamp_enqueued(
+    sessions: sessionmaker[Session], job_id: int, sent_at: datetime
+) -> bool:
+    """Move a queued job's enqueued_at from `sent_at` to now, before a resend.
+
+    Returns False, changing nothing, when the job was claimed, or when another
+    reaper restamped it first; only the winner sends the task again.
+    """
+    with sessions() as session:
+        result = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == "queued", Job.enqueued_at == sent_at)
+            .values(enqueued_at=utc_now())
+        )
+        session.commit()
+        return result.rowcount == 1
+
+
+def mark_unsent(sessions: sessionmaker[Session], job_id: int) -> None:
+    """Clear a queued job's enqueued_at, so the reaper sends it as an unsent job."""
+    with sessions() as session:
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == "queued")
+            .values(enqueued_at=None)
+        )
+        session.commit()
 
 
 def claim_job(sessions: sessionmaker[Session], job_id: int, worker: str) -> int | None:
@@ -344,6 +400,7 @@ def running_jobs(session: Session) -> list[RunningJob]:
     return [
         RunningJob(
             id=job.id,
+            device=job.device,
             attempt=job.attempt,
             worker=job.worker,
             started_at=job.started_at,

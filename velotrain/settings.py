@@ -29,7 +29,11 @@ class Settings(BaseSettings):
         "Unset: the official weights if installed, else the bundled ones.",
     )
     worker_queue: str = Field(default="cpu", pattern="^(cpu|gpu)$")
-    job_queue: str = Field(default="cpu", pattern="^(cpu|gpu)$")
+    job_queue: str = Field(
+        default="cpu",
+        pattern="^(cpu|gpu)$",
+        description="Device queue of jobs whose request names no device",
+    )
     log_level: str = "INFO"
 
     # Lost workers, unsent jobs and time limits (see worker/reaper.py).
@@ -50,6 +54,12 @@ class Settings(BaseSettings):
         default=5.0,
         ge=0,
         description="Age of an unsent queued job before the reaper sends it",
+    )
+    redelivery_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="Age of a sent, unclaimed job's message after which the reaper "
+        "sends it again, if the broker's queue for the job's device is empty",
     )
     job_time_limit_seconds: int = Field(
         default=3600, ge=1, description="Longest run of one attempt of a job"

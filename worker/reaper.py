@@ -1,27 +1,35 @@
-"""Repair jobs that no worker will finish: lost workers, overruns, unsent tasks.
+"""Repair jobs that no worker will finish: lost workers, overruns, lost tasks.
 
 One pass (`Reaper.run_once`):
 - a running job past its time limit fails with "timed out";
 - a running job whose heartbeat is older than `heartbeat_timeout_seconds` lost its
   worker: it is requeued and sent again, or fails with "worker lost" once it used
   `max_attempts` attempts (a lost job whose cancel was requested ends cancelled);
-- a queued job the broker never accepted (the broker was down) is sent again.
+- a queued job the broker never accepted (the broker was down) is sent again;
+- a queued job whose task the broker accepted more than `redelivery_seconds` ago and
+  no worker claimed is sent again when the broker's queue for its device is empty.
+  The task was lost (a Redis flush, a broker restart without persistence, a worker
+  killed between taking the message and claiming the job). Behind a non-empty queue
+  the job may be waiting for a busy worker, so it is left alone there.
 
 The loop runs in every API process as a background thread (`reaper_in_api`) and as
 `velotrain reaper`. Several reapers at once are safe: each change is a guarded update
-of one attempt, and a task delivered twice finds nothing queued the second time.
+of one attempt or of one send, and a task delivered twice finds nothing queued the
+second time.
 This module imports no JAX: the API process runs it.
 """
 
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.queue import send_job
+from api.metrics import queue_depths
+from api.queue import enqueue_job, send_job
 from db import jobs
 from db.models import utc_now
 from velotrain.settings import Settings
@@ -49,6 +57,7 @@ class PassReport:
     failed: list[int] = field(default_factory=list)
     cancelled: list[int] = field(default_factory=list)
     sent: list[int] = field(default_factory=list)
+    resent: list[int] = field(default_factory=list)
 
 
 def judge(job: jobs.RunningJob, now: datetime, settings: Settings) -> Verdict | None:
@@ -75,6 +84,24 @@ def judge(job: jobs.RunningJob, now: datetime, settings: Settings) -> Verdict | 
     return Verdict(REQUEUE)
 
 
+def due_for_redelivery(
+    job: jobs.QueuedJob,
+    now: datetime,
+    depths: Mapping[str, int] | None,
+    settings: Settings,
+) -> bool:
+    """Decide whether the sent task of a queued job was lost and must be sent again.
+
+    `depths` holds the messages waiting per queue, or None when the broker did not
+    answer; then nothing is sent.
+    """
+    if job.enqueued_at is None or depths is None:
+        return False
+    if now - job.enqueued_at <= timedelta(seconds=settings.redelivery_seconds):
+        return False
+    return depths.get(job.device) == 0
+
+
 class Reaper:
     """Runs repair passes over the jobs of one database."""
 
@@ -96,6 +123,7 @@ class Reaper:
             if verdict is not None:
                 self._apply(job, verdict, report)
         self._send_unsent(now, report)
+        self._resend_lost(now, report)
         return report
 
     def _apply(self, job: jobs.RunningJob, verdict: Verdict, report: PassReport):
@@ -104,7 +132,7 @@ class Reaper:
             if jobs.requeue_job(self._sessions, job.id, job.attempt):
                 logger.warning("worker lost; job requeued", extra=extra)
                 report.requeued.append(job.id)
-                if send_job(self._celery, self._sessions, job.id):
+                if send_job(self._celery, self._sessions, job.id, job.device):
                     report.sent.append(job.id)
             return
         status = "cancelled" if verdict.action == CANCEL else "failed"
@@ -124,15 +152,42 @@ class Reaper:
             report.failed.append(job.id)
 
     def _send_unsent(self, now: datetime, report: PassReport) -> None:
-        # TODO: a job whose task was accepted but then lost by the broker (a Redis
-        # flush, a worker killed between receiving and claiming) stays queued.
         created_before = now - timedelta(seconds=self._settings.enqueue_grace_seconds)
         with self._sessions() as session:
-            unsent = jobs.unsent_job_ids(session, created_before)
-        for job_id in unsent:
-            if not send_job(self._celery, self._sessions, job_id):
+            unsent = jobs.unsent_jobs(session, created_before)
+        for job in unsent:
+            if not send_job(self._celery, self._sessions, job.id, job.device):
                 return  # the broker is still down; the next pass tries again
-            report.sent.append(job_id)
+            report.sent.append(job.id)
+
+    def _resend_lost(self, now: datetime, report: PassReport) -> None:
+        sent_before = now - timedelta(seconds=self._settings.redelivery_seconds)
+        with self._sessions() as session:
+            stale = jobs.stale_queued_jobs(session, sent_before)
+        if not stale:
+            return
+        depths = queue_depths(self._celery, sorted({job.device for job in stale}))
+        for job in stale:
+            if due_for_redelivery(job, now, depths, self._settings):
+                self._resend(job, now, report)
+
+    def _resend(self, job: jobs.QueuedJob, now: datetime, report: PassReport):
+        # The guarded restamp lets one of several reapers send the task.
+        if not jobs.restamp_enqueued(self._sessions, job.id, job.enqueued_at):
+            return
+        age = (now - job.enqueued_at).total_seconds()
+        extra = {"job_id": job.id, "queue": job.device}
+        logger.warning(
+            "job unclaimed %.0f s after it was sent and queue %s is empty; "
+            "sending it again",
+            age,
+            job.device,
+            extra=extra,
+        )
+        if enqueue_job(self._celery, job.id, job.device):
+            report.resent.append(job.id)
+        else:
+            jobs.mark_unsent(self._sessions, job.id)  # sent once the broker is back
 
     def run_forever(self, stop: threading.Event) -> None:
         """Run a pass every `reaper_interval_seconds` until `stop` is set."""

@@ -2,9 +2,10 @@
 
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from celery import Celery
 
 from db import jobs as job_store
 from db.engine import make_engine, make_session_factory
@@ -12,22 +13,35 @@ from db.migrate import upgrade_to_head
 from db.models import Job, utc_now
 from tests.service.stack import embedded_env
 from velotrain.settings import Settings
-from worker.reaper import CANCEL, FAIL, REQUEUE, Reaper, judge
+from worker import runner
+from worker.celery_app import RUN_JOB_TASK, make_celery
+from worker.reaper import CANCEL, FAIL, REQUEUE, Reaper, due_for_redelivery, judge
 
 CONFIG = {"dataset": "iris", "model": "linear", "use_velo": False, "epochs": 3}
 
 
 class RecordingCelery:
-    """Stand in for Celery: record sent job ids, or fail like a dead broker."""
+    """Stand in for Celery: record sent job ids, or fail like a dead broker.
 
-    def __init__(self, broker_up: bool = True) -> None:
+    Queue depths are read from `broker`, a real Celery app, when one is given.
+    """
+
+    def __init__(self, broker_up: bool = True, broker: Celery | None = None) -> None:
         self.broker_up = broker_up
+        self.broker = broker
         self.sent: list[int] = []
+        self.queues: list[str] = []
 
-    def send_task(self, _name, args, retry):
+    def send_task(self, _name, args, queue, retry):
         if not self.broker_up:
             raise ConnectionRefusedError("broker down")
         self.sent.append(args[0])
+        self.queues.append(queue)
+
+    def connection_for_read(self):
+        if self.broker is None:
+            raise ConnectionRefusedError("no broker")
+        return self.broker.connection_for_read()
 
 
 @pytest.fixture
@@ -204,3 +218,90 @@ def test_reaper_command_requeues_lost_job(tmp_path):
     assert done.returncode == 0, done.stderr
     assert f"requeued=[{job_id}]" in done.stdout
     assert read(sessions, job_id).status == "queued"
+
+
+def stale_job(sessions, seconds, **fields) -> int:
+    """Store a queued job whose task the broker accepted `seconds` ago."""
+    with sessions() as session:
+        job_id = job_store.create_job(session, {**CONFIG, **fields}, None).id
+        session.get(Job, job_id).enqueued_at = utc_now() - timedelta(seconds=seconds)
+        session.commit()
+    return job_id
+
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def queued(device="gpu", sent_seconds_ago: float | None = 601) -> job_store.QueuedJob:
+    """Return a queued job sent `sent_seconds_ago` before NOW (None: never sent)."""
+    sent_at = None
+    if sent_seconds_ago is not None:
+        sent_at = NOW - timedelta(seconds=sent_seconds_ago)
+    return job_store.QueuedJob(id=1, device=device, enqueued_at=sent_at)
+
+
+def test_redelivery_due_for_old_task_on_empty_queue(settings):
+    depths = {"cpu": 4, "gpu": 0}
+    assert due_for_redelivery(queued(), NOW, depths, settings)
+
+
+@pytest.mark.parametrize(
+    ("job", "depths"),
+    [
+        (queued(sent_seconds_ago=599), {"gpu": 0}),
+        (queued(), {"cpu": 0, "gpu": 2}),
+        (queued(), None),
+        (queued(sent_seconds_ago=None), {"gpu": 0}),
+    ],
+    ids=["recent", "queue-not-empty", "broker-unreachable", "never-sent"],
+)
+def test_redelivery_not_due(settings, job, depths):
+    assert not due_for_redelivery(job, NOW, depths, settings)
+
+
+def test_lost_task_is_sent_again_to_its_queue(settings, sessions):
+    job_id = stale_job(sessions, 601, device="gpu")
+    sent_before = read(sessions, job_id).enqueued_at
+    celery = RecordingCelery(broker=make_celery(settings))
+    report = Reaper(settings, sessions, celery).run_once()
+    assert report.resent == [job_id]
+    assert celery.queues == ["gpu"]
+    assert read(sessions, job_id).enqueued_at > sent_before
+
+
+def test_task_waiting_in_busy_queue_is_not_sent_again(settings, sessions):
+    job_id = stale_job(sessions, 601, device="gpu")
+    broker = make_celery(settings)
+    # Stands for the job's own task, still waiting behind a busy worker.
+    broker.send_task(RUN_JOB_TASK, args=[job_id], queue="gpu")
+    celery = RecordingCelery(broker=broker)
+    report = Reaper(settings, sessions, celery).run_once()
+    assert report.resent == []
+    assert celery.sent == []
+
+
+def test_lost_task_is_sent_by_one_reaper(settings, sessions):
+    job_id = stale_job(sessions, 601)
+    sent_at = read(sessions, job_id).enqueued_at
+    assert job_store.restamp_enqueued(sessions, job_id, sent_at)
+    assert not job_store.restamp_enqueued(sessions, job_id, sent_at)
+
+
+def test_lost_task_waits_for_broker(settings, sessions):
+    job_id = stale_job(sessions, 601)
+    celery = RecordingCelery(broker_up=False, broker=make_celery(settings))
+    report = Reaper(settings, sessions, celery).run_once()
+    assert report.resent == []
+    assert read(sessions, job_id).enqueued_at is None
+
+
+def test_second_delivery_of_ended_job_does_not_train(settings, sessions, monkeypatch):
+    job_id = new_job(sessions)
+    job_store.claim_job(sessions, job_id, "w")
+    job_store.finish_job(sessions, job_id, "succeeded", attempt=1)
+    trained = []
+    monkeypatch.setattr(runner, "_sessions", sessions)
+    monkeypatch.setattr(runner, "_run_attempt", lambda *args: trained.append(args))
+    runner.run_job_by_id(job_id, settings)
+    assert trained == []
+    assert read(sessions, job_id).attempt == 1
