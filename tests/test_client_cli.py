@@ -1,7 +1,11 @@
+import threading
+
+import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from api import job_events
 from api.app import create_app
 from db import jobs as job_store
 from db.engine import make_engine, make_session_factory
@@ -173,7 +177,9 @@ def test_cli_history_unknown_job(api, monkeypatch, capsys):
     assert capsys.readouterr().err == "velotrain: HTTP 404: Job 999 not found\n"
 
 
-@pytest.mark.parametrize("command", [["jobs"], ["history", "1"]])
+@pytest.mark.parametrize(
+    "command", [["jobs"], ["history", "1"], ["jobs", "watch", "1"]]
+)
 def test_cli_unreachable_api(command, capsys):
     url = f"http://127.0.0.1:{free_port()}"
     assert cli.main([*command, "--url", url]) == 1
@@ -196,3 +202,78 @@ def test_download_preprocessing_json(api, settings, tmp_path, monkeypatch):
     path = api.download_model(job_id, "preprocessing")
     assert path.name == f"job-{job_id}.preprocessing.json"
     assert '"feature_std"' in path.read_text()
+
+
+def test_cli_jobs_watch_replays_finished_job(api, settings, capsys):
+    job = api.submit(dataset="iris", epochs=2)
+    finish(settings, job["id"], [1.0, 0.5])
+    assert cli.main(["jobs", "watch", str(job["id"])]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "epoch 1/2  loss 1.0000  val_loss 1.1000  0.10 s"
+    assert lines[1] == "epoch 2/2  loss 0.5000  val_loss 0.5500  0.10 s"
+    assert lines[2] == f"job {job['id']} succeeded: val_loss 0.5500"
+    assert len(lines) == 3
+
+
+def test_cli_jobs_watch_follows_queued_job(api, settings, monkeypatch, capsys):
+    monkeypatch.setattr(job_events, "POLL_SECONDS", 0.02)
+    job = api.submit(dataset="iris", epochs=1)
+    threading.Timer(0.3, finish, args=(settings, job["id"], [0.5])).start()
+    assert cli.main(["jobs", "watch", str(job["id"])]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"job {job['id']} queued"
+    assert lines[-1] == f"job {job['id']} succeeded: val_loss 0.5500"
+
+
+def test_cli_jobs_watch_failed_exit_code(api, settings, capsys):
+    job = api.submit(dataset="iris", epochs=2)
+    sessions = make_session_factory(make_engine(settings.resolved_database_url))
+    attempt = job_store.claim_job(sessions, job["id"], "test-worker")
+    job_store.finish_job(
+        sessions, job["id"], "failed", failure_reason="diverged", attempt=attempt
+    )
+    assert cli.main(["jobs", "watch", str(job["id"])]) == 1
+    assert capsys.readouterr().out == f"job {job['id']} failed: diverged\n"
+
+
+def test_cli_jobs_watch_unknown_job(api, capsys):
+    assert cli.main(["jobs", "watch", "999"]) == 1
+    assert capsys.readouterr().err == "velotrain: HTTP 404: Job 999 not found\n"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["jobs", "--url", "http://127.0.0.1:9", "watch", "3"],
+        ["jobs", "watch", "3", "--url", "http://127.0.0.1:9"],
+    ],
+)
+def test_cli_jobs_watch_url_either_side(argv):
+    args = cli.build_parser().parse_args(argv)
+    assert args.url == "http://127.0.0.1:9"
+    assert args.job_id == 3
+
+
+def test_client_follow_resumes_after_drop(monkeypatch):
+    calls = []
+
+    def stream_events(job_id, after_epoch):
+        calls.append(after_epoch)
+        if len(calls) == 1:
+            yield "epoch", {"epoch": 4}
+            raise httpx.ReadError("connection reset")
+        yield "end", {"status": "succeeded"}
+
+    client = VelotrainClient(base_url="http://127.0.0.1:9")
+    monkeypatch.setattr(client, "_stream_events", stream_events)
+    monkeypatch.setattr(client_module.time, "sleep", lambda _s: None)
+    names = [name for name, _data in client.follow(1, after_epoch=3)]
+    assert names == ["epoch", "end"]
+    assert calls == [3, 4]
+
+
+def test_client_follow_gives_up_without_events(monkeypatch):
+    client = VelotrainClient(base_url="http://127.0.0.1:9")
+    monkeypatch.setattr(client, "_stream_events", lambda _id, _after: iter(()))
+    with pytest.raises(ConnectionError, match="closed without its end event"):
+        list(client.follow(1))

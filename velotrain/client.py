@@ -13,16 +13,20 @@ Usable on its own:
 
 from __future__ import annotations
 
+import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from velotrain.sse import read_events
+
 DEFAULT_URL = "http://127.0.0.1:8000"
 TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
+RECONNECT_SECONDS = 1.0
 
 
 class ApiError(RuntimeError):
@@ -80,12 +84,7 @@ class VelotrainClient:
 
     def _request(self, method: str, path: str, **kwargs) -> httpx.Response:
         response = self._http.request(method, path, headers=self._headers, **kwargs)
-        if response.status_code >= 400:
-            try:
-                detail = response.json().get("detail", response.text)
-            except ValueError:
-                detail = response.text
-            raise ApiError(response.status_code, detail)
+        _raise_for_error(response)
         return response
 
     def submit(self, **fields: Any) -> dict[str, Any]:
@@ -137,6 +136,53 @@ class VelotrainClient:
                 )
             time.sleep(poll_seconds)
 
+    def follow(
+        self, job_id: int, after_epoch: int = 0, reconnects: int = 3
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Yield the events of job `job_id` as (name, data) until the job ends.
+
+        Names: "status" (the job), "epoch" (one history row, only those after
+        `after_epoch`) and last "end" (the job in its terminal status). A connection
+        that drops after an event is resumed after the last epoch received, at most
+        `reconnects` times in a row without an event in between.
+        """
+        failures = 0
+        received = False
+        while True:
+            try:
+                for name, data in self._stream_events(job_id, after_epoch):
+                    received, failures = True, 0
+                    if name == "epoch":
+                        after_epoch = data["epoch"]
+                    yield name, data
+                    if name == "end":
+                        return
+            except httpx.TransportError:
+                if not received or failures >= reconnects:
+                    raise
+            else:
+                if not received or failures >= reconnects:
+                    raise ConnectionError(
+                        f"the event stream of job {job_id} closed without its end "
+                        "event. Check that the API server is running."
+                    )
+            failures += 1
+            time.sleep(RECONNECT_SECONDS)
+
+    def _stream_events(
+        self, job_id: int, after_epoch: int
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        path = f"/jobs/{job_id}/events"
+        params = {"after_epoch": after_epoch}
+        with self._http.stream(
+            "GET", path, headers=self._headers, params=params
+        ) as response:
+            if response.status_code >= 400:
+                response.read()
+                _raise_for_error(response)
+            for event in read_events(response.iter_lines()):
+                yield event.name, json.loads(event.data)
+
     def upload_dataset(
         self, path: str | Path, label: str | None = None, task: str | None = None
     ) -> dict[str, Any]:
@@ -182,3 +228,13 @@ class VelotrainClient:
         path = Path(destination or f"job-{job_id}{suffix}")
         path.write_bytes(response.content)
         return path
+
+
+def _raise_for_error(response: httpx.Response) -> None:
+    if response.status_code < 400:
+        return
+    try:
+        detail = response.json().get("detail", response.text)
+    except ValueError:
+        detail = response.text
+    raise ApiError(response.status_code, detail)

@@ -13,7 +13,12 @@ from typing import Any
 
 import httpx
 
-from velotrain.client import DEFAULT_URL, ApiError, VelotrainClient
+from velotrain.client import (
+    DEFAULT_URL,
+    TERMINAL_STATUSES,
+    ApiError,
+    VelotrainClient,
+)
 
 BAR_WIDTH = 30
 
@@ -27,6 +32,7 @@ def register(subparsers) -> None:
     listing.add_argument("--status", default=None)
     listing.add_argument("--limit", type=int, default=20)
     listing.set_defaults(handler=run_jobs)
+    _register_watch(listing)
     compare = subparsers.add_parser(
         "compare", parents=[common], help="Compare jobs in a table and a loss plot"
     )
@@ -67,6 +73,22 @@ def _register_submit(subparsers, common) -> None:
     submit.set_defaults(handler=run_submit)
 
 
+def _register_watch(listing) -> None:
+    actions = listing.add_subparsers(dest="action", metavar="{watch}")
+    watch = actions.add_parser(
+        "watch", help="Print each epoch of a job as it ends, then its final status"
+    )
+    watch.add_argument("job_id", type=int)
+    # SUPPRESS keeps the values given before `watch` (velotrain jobs --url U watch).
+    watch.add_argument(
+        "--url", default=argparse.SUPPRESS, help="API base URL (VELOTRAIN_URL)"
+    )
+    watch.add_argument(
+        "--api-key", default=argparse.SUPPRESS, help="API key (VELOTRAIN_API_KEY)"
+    )
+    watch.set_defaults(handler=run_watch)
+
+
 def _register_datasets(subparsers, common) -> None:
     datasets = subparsers.add_parser("datasets", help="Upload and list datasets")
     actions = datasets.add_subparsers(dest="action", required=True)
@@ -90,7 +112,7 @@ def calling_api(handler):
     def run(args: argparse.Namespace) -> int:
         try:
             return handler(args)
-        except ApiError as error:
+        except (ApiError, ConnectionError) as error:
             print(f"velotrain: {error}", file=sys.stderr)
             return 1
         except httpx.TransportError as error:
@@ -202,6 +224,31 @@ def run_jobs(args: argparse.Namespace) -> int:
     ]
     print(_table(header, rows))
     return 0
+
+
+@calling_api
+def run_watch(args: argparse.Namespace) -> int:
+    job = None
+    with make_client(args) as client:
+        for name, data in client.follow(args.job_id):
+            if name == "epoch":
+                total = job["progress"]["epochs_total"] if job else None
+                print(epoch_line(data, total), flush=True)
+                continue
+            if name == "status" and data["status"] not in TERMINAL_STATUSES:
+                if job is None or data["status"] != job["status"]:
+                    print(f"job {data['id']} {data['status']}", flush=True)
+            job = data
+    print(f"job {job['id']} {job['status']}: {_final(job)}")
+    return 0 if job["status"] == "succeeded" else 1
+
+
+def epoch_line(row: dict[str, Any], total: int | None = None) -> str:
+    """Return one line with an epoch's metrics; absent metrics are left out."""
+    names = ("loss", "val_loss", "accuracy", "val_accuracy")
+    metrics = "  ".join(f"{k} {row[k]:.4f}" for k in names if row.get(k) is not None)
+    epoch = f"{row['epoch']}/{total}" if total else str(row["epoch"])
+    return f"epoch {epoch}  {metrics}  {row['seconds']:.2f} s"
 
 
 @calling_api
