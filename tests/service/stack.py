@@ -60,8 +60,12 @@ class ServiceStack:
             time.sleep(0.3)
         raise RuntimeError(f"API did not start; see {self.log_dir / 'api.log'}")
 
-    def start_worker(self, name: str = "worker") -> subprocess.Popen:
-        return self._spawn(name, "worker", "--name", f"{name}@%h")
+    def start_worker(
+        self, name: str = "worker", queue: str | None = None
+    ) -> subprocess.Popen:
+        """Start worker `name` on `queue` (None: the worker_queue setting)."""
+        queue_args = ["--queue", queue] if queue else []
+        return self._spawn(name, "worker", "--name", f"{name}@%h", *queue_args)
 
     def wait_for_worker(self, name: str, timeout: float = 60) -> None:
         """Wait until worker `name` logs that it consumes its queue."""

@@ -73,6 +73,32 @@ def test_two_workers_share_queue(stack, backend, tmp_path):
     assert overlapping_runs(jobs) == []
 
 
+@pytest.mark.slow
+def test_gpu_job_waits_for_gpu_worker(backend, tmp_path):
+    stack = ServiceStack(env=backend_env(backend, tmp_path / "var"), log_dir=tmp_path)
+    body = {"dataset": "iris", "model": "linear", "epochs": 3}
+    try:
+        stack.start_api()
+        stack.start_worker("worker-cpu")
+        stack.wait_for_worker("worker-cpu")
+        with httpx.Client(base_url=stack.base_url, timeout=30) as client:
+            gpu_id = client.post("/jobs", json={**body, "device": "gpu"}).json()["id"]
+            cpu_id = client.post("/jobs", json=body).json()["id"]
+            cpu_job = wait_for_job(client, cpu_id, timeout=120)
+            waiting = client.get(f"/jobs/{gpu_id}").json()
+            gpu_worker = stack.start_worker("worker-gpu", queue="gpu")
+            gpu_job = wait_for_job(client, gpu_id, timeout=120)
+    finally:
+        stack.stop()
+    cpu_worker = stack.processes["worker-cpu"]
+    assert cpu_job["status"] == "succeeded"
+    assert cpu_job["worker"].endswith(f":{cpu_worker.pid}")
+    assert waiting["status"] == "queued"
+    assert waiting["attempt"] == 0
+    assert gpu_job["status"] == "succeeded"
+    assert gpu_job["worker"].endswith(f":{gpu_worker.pid}")
+
+
 def overlapping_runs(jobs) -> list[tuple[int, int]]:
     """Return pairs of job ids that one worker ran at the same time."""
     overlaps = []
