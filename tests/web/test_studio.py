@@ -3,9 +3,15 @@
 import re
 from pathlib import Path
 
+import httpx
 import pytest
+from sqlalchemy import select
 
+from db import jobs as job_store
+from db.engine import make_engine, make_session_factory
+from db.models import Job
 from tests.service.stack import ServiceStack, embedded_env
+from velotrain.settings import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -105,6 +111,8 @@ def test_form_error_shows_next_to_field(page):
 
 
 def test_adam_job_draws_curve_and_succeeds(page):
+    paths = []
+    page.on("request", lambda request: paths.append(request.url.split("?")[0]))
     page.goto("/")
     fill_tiny_task(page)
     page.get_by_label("Adam learning rate").fill("0.05")
@@ -116,6 +124,8 @@ def test_adam_job_draws_curve_and_succeeds(page):
     page.locator("#final-metrics").wait_for()
     assert page.locator("#job-charts path").count() >= 4
     assert page.locator("#cancel-button").is_disabled()
+    assert any(path.endswith("/events") for path in paths)
+    assert not any(path.endswith("/history") for path in paths)
     screenshot(page, "job-succeeded")
     page.goto("/")
     row = page.locator("#jobs-table tbody tr").first
@@ -148,3 +158,41 @@ def test_comparison_lists_every_run(page):
     page.locator("#comparisons-table tbody tr").first.wait_for()
     assert page.locator("#comparisons-table .run-chip").count() == 5
     screenshot(page, "comparison-list")
+
+
+def add_cancelled_jobs(stack, count: int) -> None:
+    """Store `count` cancelled jobs straight in the stack's database.
+
+    They never reach the broker, so the worker and the submit rate limit stay free.
+    """
+    data_dir = Path(stack.env["VELOTRAIN_DATA_DIR"])
+    settings = Settings(data_dir=data_dir, database_url=None, broker_url=None)
+    sessions = make_session_factory(make_engine(settings.resolved_database_url))
+    with sessions() as session:
+        config = session.scalars(select(Job.config).limit(1)).one()
+        for _ in range(count):
+            job = job_store.create_job(session, config, "page filler")
+            job_store.request_cancel(session, job.id)
+
+
+def test_job_list_pages_by_keyboard(page, stack):
+    with httpx.Client(base_url=stack.base_url) as client:
+        seed = client.post("/jobs", json={"dataset": "iris", "epochs": 1}).json()
+        client.post(f"/jobs/{seed['id']}/cancel")
+        total = client.get("/jobs").json()["total"]
+    add_cancelled_jobs(stack, 55 - total)
+    page.goto("/")
+    job_range = page.locator("#jobs-range")
+    job_range.filter(has_text="1-50 of 55").wait_for()
+    page.locator("#jobs-older").focus()
+    page.keyboard.press("Enter")
+    job_range.filter(has_text="51-55 of 55").wait_for()
+    assert page.locator("#jobs-table tbody tr").count() == 5
+    assert page.locator("#jobs-older").is_disabled()
+    assert page.evaluate("document.activeElement.id") == "jobs-newer"
+    add_cancelled_jobs(stack, 1)
+    job_range.filter(has_text="51-56 of 56").wait_for()
+    page.keyboard.press("Enter")
+    job_range.filter(has_text="1-50 of 56").wait_for()
+    assert page.locator("#jobs-newer").is_disabled()
+    screenshot(page, "job-list-pages")

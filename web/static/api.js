@@ -52,7 +52,7 @@ async function request(method, path, body) {
 
 export const api = {
   catalog: () => request("GET", "/catalog"),
-  listJobs: (limit = 50) => request("GET", `/jobs?limit=${limit}`),
+  listJobs: (limit = 50, offset = 0) => request("GET", `/jobs?limit=${limit}&offset=${offset}`),
   job: (id) => request("GET", `/jobs/${id}`),
   history: (id) => request("GET", `/jobs/${id}/history`),
   submitJob: (body) => request("POST", "/jobs", body),

@@ -5,11 +5,13 @@ import { lineChart } from "./chart.js";
 import {
   formatDuration, formatNumber, formatTime, h, statusBadge,
 } from "./dom.js";
+import { followJob } from "./follow.js";
 import { earlyStoppingNote, insightSections } from "./insights.js";
 import { poll, TERMINAL } from "./poll.js";
 
 const LIST_INTERVAL_MS = 2000;
 const JOB_INTERVAL_MS = 1000;
+const PAGE_SIZE = 50;
 
 function optimizerText(job) {
   if (job.optimizer === "velo") return "VeLO";
@@ -31,11 +33,20 @@ export class JobList {
   constructor() {
     this.selected = new Set();
     this.rows = new Map();
+    this.offset = 0;
+    this.loads = 0;
     this.body = h("tbody", {});
     this.error = h("p", { class: "form-error", id: "compare-error", role: "alert" });
     this.compareButton = h("button", { type: "button", class: "secondary", disabled: true,
       id: "compare-selected", onclick: () => this.compareSelected() }, "Compare selected");
     this.empty = h("p", { class: "hint" }, "No jobs yet.");
+    this.newerButton = h("button", { type: "button", class: "secondary", id: "jobs-newer",
+      disabled: true, onclick: () => this.turnPage(-PAGE_SIZE) }, "Newer");
+    this.olderButton = h("button", { type: "button", class: "secondary", id: "jobs-older",
+      disabled: true, onclick: () => this.turnPage(PAGE_SIZE) }, "Older");
+    this.range = h("span", { class: "hint", id: "jobs-range" });
+    this.pager = h("nav", { class: "pager", "aria-label": "Job list pages", hidden: true },
+      this.newerButton, this.range, this.olderButton);
     this.element = h("section", { class: "card", "aria-labelledby": "jobs-title" },
       h("div", { class: "section-head" }, h("h2", { id: "jobs-title" }, "Jobs"),
         this.compareButton),
@@ -44,11 +55,47 @@ export class JobList {
         h("thead", {}, h("tr", {}, ["", "Job", "Status", "Optimizer", "Weights",
           "Progress", "Duration", "Created"].map((t) => h("th", { scope: "col" }, t)))),
         this.body)),
-      this.empty);
+      this.empty, this.pager);
   }
 
   start() {
-    return poll(async () => this.update((await api.listJobs()).items), LIST_INTERVAL_MS);
+    return poll(() => this.load(), LIST_INTERVAL_MS);
+  }
+
+  // Only the newest request may draw, so a slow poll cannot undo a page turn.
+  async load() {
+    const load = ++this.loads;
+    const page = await api.listJobs(PAGE_SIZE, this.offset);
+    if (load !== this.loads) return;
+    if (page.items.length === 0 && this.offset > 0) {
+      this.offset = Math.max(0, Math.floor((page.total - 1) / PAGE_SIZE) * PAGE_SIZE);
+      await this.load();
+      return;
+    }
+    this.update(page.items);
+    this.showRange(page);
+  }
+
+  async turnPage(step) {
+    this.offset = Math.max(0, this.offset + step);
+    try {
+      await this.load();
+    } catch (error) {
+      this.error.textContent = String(error);
+    }
+  }
+
+  showRange({ items, total, offset }) {
+    const text = `${offset + 1}-${offset + items.length} of ${total}`;
+    if (this.range.textContent !== text) this.range.textContent = text;
+    this.pager.hidden = total === 0;
+    const focused = [this.newerButton, this.olderButton].includes(document.activeElement);
+    this.newerButton.disabled = offset === 0;
+    this.olderButton.disabled = offset + items.length >= total;
+    // A disabled button drops the keyboard focus, so hand it to the other one.
+    if (focused && document.activeElement?.disabled !== false) {
+      (this.newerButton.disabled ? this.olderButton : this.newerButton).focus();
+    }
   }
 
   update(jobs) {
@@ -138,6 +185,9 @@ function metricsTable(metrics) {
 export class JobPage {
   constructor(jobId) {
     this.jobId = jobId;
+    this.job = null;
+    this.epochs = [];
+    this.renderPending = false;
     this.heading = h("h2", { id: "job-title", tabindex: -1 }, `Job ${jobId}`);
     this.summary = h("div", { class: "job-summary", "aria-live": "polite" });
     this.cancelButton = h("button", { type: "button", class: "danger", id: "cancel-button",
@@ -152,14 +202,44 @@ export class JobPage {
   }
 
   start() {
-    return poll(() => this.refresh(), JOB_INTERVAL_MS);
+    return followJob(this.jobId, {
+      status: (job) => this.showJob(job),
+      epoch: (row) => this.addEpoch(row),
+      end: (job) => this.showJob(job),
+    }, () => poll(() => this.refresh(), JOB_INTERVAL_MS));
   }
 
   async refresh() {
     const [job, history] = await Promise.all([
       api.job(this.jobId), api.history(this.jobId)]);
+    this.job = job;
+    this.epochs = history.epochs;
     this.render(job, history.epochs);
     return !TERMINAL.includes(job.status);
+  }
+
+  showJob(job) {
+    // A requeued job starts again from epoch 1, and the stream sends its epochs anew.
+    if (this.job && job.attempt !== this.job.attempt) this.epochs = [];
+    this.job = job;
+    this.scheduleRender();
+  }
+
+  addEpoch(row) {
+    const last = this.epochs.at(-1);
+    if (last && row.epoch <= last.epoch) return;
+    this.epochs.push(row);
+    this.scheduleRender();
+  }
+
+  // Draw once per frame: a finished job replays all of its epochs at once.
+  scheduleRender() {
+    if (this.renderPending) return;
+    this.renderPending = true;
+    requestAnimationFrame(() => {
+      this.renderPending = false;
+      this.render(this.job, this.epochs);
+    });
   }
 
   render(job, epochs) {
