@@ -55,8 +55,8 @@ class ComparisonCreate(BaseModel):
     )
     device: Device | None = Field(
         default=None,
-        description="Queue of every job of the sweep: cpu or gpu; default the "
-        "server's job_queue",
+        description="Queue of every job of the sweep, cpu or gpu. "
+        "Default: the server's job_queue",
     )
 
     @field_validator("batch_size", mode="before")

@@ -15,8 +15,8 @@ logger = logging.getLogger(__name__)
 def enqueue_job(celery: Celery, job_id: int, device: str) -> bool:
     """Send job `job_id` to the workers of queue `device` (cpu or gpu).
 
-    Returns False if the broker is unreachable; the job then stays queued in the
-    database.
+    Returns False if the broker is unreachable, and the job then stays queued in
+    the database.
     """
     extra = {"job_id": job_id, "queue": device}
     try:

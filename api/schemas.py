@@ -82,8 +82,8 @@ class JobCreate(BaseModel):
     )
     device: Device | None = Field(
         default=None,
-        description="Queue of workers that train the job: cpu or gpu; default the "
-        "server's job_queue",
+        description="Queue of the workers that train the job, cpu or gpu. "
+        "Default: the server's job_queue",
     )
 
     @field_validator("batch_size", mode="before")

@@ -226,8 +226,8 @@ def restamp_enqueued(
 ) -> bool:
     """Move a queued job's enqueued_at from `sent_at` to now, before a resend.
 
-    Returns False, changing nothing, when the job was claimed, or when another
-    reaper restamped it first; only the winner sends the task again.
+    Returns False, changing nothing, when the job was claimed or another reaper
+    restamped it first. Only the reaper that gets True sends the task again.
     """
     with sessions() as session:
         result = session.execute(

@@ -41,7 +41,8 @@ class Base(DeclarativeBase):
 DEFAULT_PROJECT = "default"
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
-# A job's device names the broker queue it is sent to; workers consume one of them.
+# A job's device is the name of the broker queue it is sent to. Each worker consumes
+# one of these queues.
 DEVICES = ("cpu", "gpu")
 DEFAULT_DEVICE = "cpu"
 

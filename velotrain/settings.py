@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     job_queue: str = Field(
         default="cpu",
         pattern="^(cpu|gpu)$",
-        description="Device queue of jobs whose request names no device",
+        description="Queue of jobs whose request names no device (cpu or gpu)",
     )
     log_level: str = "INFO"
 

@@ -29,8 +29,8 @@ def make_celery(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        # Each job names its queue when it is sent (api/queue.py); this is the
-        # fallback for a task sent without one.
+        # Each job names its queue when it is sent (api/queue.py), so this default
+        # applies only to a task sent without a queue.
         task_default_queue=settings.job_queue,
         broker_transport_options=broker_transport_options(settings.resolved_broker_url),
         broker_connection_retry_on_startup=True,

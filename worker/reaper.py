@@ -92,8 +92,8 @@ def due_for_redelivery(
 ) -> bool:
     """Decide whether the sent task of a queued job was lost and must be sent again.
 
-    `depths` holds the messages waiting per queue, or None when the broker did not
-    answer; then nothing is sent.
+    `depths` contains the messages waiting per queue. It is None when the broker did
+    not answer, and then nothing is sent.
     """
     if job.enqueued_at is None or depths is None:
         return False
@@ -178,8 +178,8 @@ class Reaper:
         age = (now - job.enqueued_at).total_seconds()
         extra = {"job_id": job.id, "queue": job.device}
         logger.warning(
-            "job unclaimed %.0f s after it was sent and queue %s is empty; "
-            "sending it again",
+            "job still unclaimed %.0f s after it was sent, and queue %s is empty, "
+            "so the task was lost: sending it again",
             age,
             job.device,
             extra=extra,

@@ -1,4 +1,4 @@
-"""The broker loses a sent task; the reaper sends it again and it runs once."""
+"""The broker loses a sent task, and the reaper sends it again so that it runs once."""
 
 import sqlite3
 from pathlib import Path
@@ -16,7 +16,7 @@ EPOCHS = 3
 
 
 def drop_queue(backend: Backend, data_dir: Path, queue: str) -> int:
-    """Delete the messages waiting in `queue`, as a broker loses them; count them."""
+    """Delete and count the messages waiting in `queue`, as a broker losing them."""
     if backend.broker_url:
         broker = redis.Redis.from_url(backend.broker_url)
         try:

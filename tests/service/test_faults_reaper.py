@@ -269,10 +269,10 @@ def test_lost_task_is_sent_again_to_its_queue(settings, sessions):
     assert read(sessions, job_id).enqueued_at > sent_before
 
 
-def test_task_waiting_in_busy_queue_is_not_sent_again(settings, sessions):
+def test_busy_queue_task_not_resent(settings, sessions):
     job_id = stale_job(sessions, 601, device="gpu")
     broker = make_celery(settings)
-    # Stands for the job's own task, still waiting behind a busy worker.
+    # This message is the job's own task, still waiting behind a busy worker.
     broker.send_task(RUN_JOB_TASK, args=[job_id], queue="gpu")
     celery = RecordingCelery(broker=broker)
     report = Reaper(settings, sessions, celery).run_once()
@@ -295,7 +295,7 @@ def test_lost_task_waits_for_broker(settings, sessions):
     assert read(sessions, job_id).enqueued_at is None
 
 
-def test_second_delivery_of_ended_job_does_not_train(settings, sessions, monkeypatch):
+def test_redelivered_ended_job_not_trained(settings, sessions, monkeypatch):
     job_id = new_job(sessions)
     job_store.claim_job(sessions, job_id, "w")
     job_store.finish_job(sessions, job_id, "succeeded", attempt=1)
