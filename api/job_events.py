@@ -29,11 +29,6 @@ from db.models import TERMINAL_STATUSES, EpochRecord
 
 logger = logging.getLogger(__name__)
 
-# TODO: read both from Settings (events_poll_seconds, events_keepalive_seconds).
-POLL_SECONDS = 0.5
-# nginx closes a proxied connection after 60 s without data (its default
-# proxy_read_timeout), so a comment goes out well before that.
-KEEPALIVE_SECONDS = 15.0
 # How long a browser waits before reconnecting after the connection drops.
 RECONNECT_MILLISECONDS = 3000
 
@@ -94,8 +89,8 @@ class JobEventStream:
         job_id: int,
         read: Callable[[int], JobSnapshot],
         after_epoch: int = 0,
-        poll_seconds: float = POLL_SECONDS,
-        keepalive_seconds: float = KEEPALIVE_SECONDS,
+        poll_seconds: float = 0.5,
+        keepalive_seconds: float = 15.0,
     ) -> None:
         self.job_id = job_id
         self.read = read

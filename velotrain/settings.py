@@ -61,6 +61,20 @@ class Settings(BaseSettings):
         description="Age of a sent, unclaimed job's message after which the reaper "
         "sends it again, if the broker's queue for the job's device is empty",
     )
+    events_poll_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        le=60,
+        description="How often a job's event stream reads the database for changes",
+    )
+    # nginx closes a proxied connection after 60 s without data (its default
+    # proxy_read_timeout), so the default keep-alive goes out well before that.
+    events_keepalive_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=300,
+        description="Seconds of silence after which an event stream sends a comment",
+    )
     job_time_limit_seconds: int = Field(
         default=3600, ge=1, description="Longest run of one attempt of a job"
     )

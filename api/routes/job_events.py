@@ -3,14 +3,16 @@
 from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from api import job_events
 from api.auth import CallerDep
+from api.deps import get_settings
 from api.errors import COMMON_ERROR_RESPONSES
 from api.routes.jobs import NOT_FOUND, JobId, SessionDep
 from db import jobs
+from velotrain.settings import Settings
 
 router = APIRouter(prefix="/jobs", tags=["jobs"], responses=COMMON_ERROR_RESPONSES)
 
@@ -38,6 +40,7 @@ def stream_job_events(
     request: Request,
     session: SessionDep,
     caller: CallerDep,
+    settings: Annotated[Settings, Depends(get_settings)],
     after_epoch: EpochNumber = 0,
     last_event_id: Annotated[
         int | None, Header(alias="Last-Event-ID", ge=0, le=2**31 - 1)
@@ -59,8 +62,8 @@ def stream_job_events(
         job_id,
         read,
         after_epoch=max(after_epoch, last_event_id or 0),
-        poll_seconds=job_events.POLL_SECONDS,
-        keepalive_seconds=job_events.KEEPALIVE_SECONDS,
+        poll_seconds=settings.events_poll_seconds,
+        keepalive_seconds=settings.events_keepalive_seconds,
     )
     return StreamingResponse(
         stream.events(), media_type="text/event-stream", headers=STREAM_HEADERS

@@ -6,7 +6,6 @@ import threading
 import pytest
 from fastapi.testclient import TestClient
 
-from api import job_events
 from api.app import create_app
 from db import jobs as job_store
 from db.api_keys import create_api_key
@@ -15,9 +14,9 @@ from velotrain.sse import read_events
 JOB = {"dataset": "iris", "model": "linear", "epochs": 3}
 
 
-@pytest.fixture(autouse=True)
-def fast_polls(monkeypatch):
-    monkeypatch.setattr(job_events, "POLL_SECONDS", 0.02)
+@pytest.fixture
+def settings(settings):
+    return settings.model_copy(update={"events_poll_seconds": 0.02})
 
 
 def new_job(client, headers=None) -> int:
