@@ -6,7 +6,7 @@ from celery import Celery
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from db import jobs
+from db import job_dispatch
 from worker.celery_app import RUN_JOB_TASK
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def send_job(
     if not enqueue_job(celery, job_id, device):
         return False
     try:
-        jobs.mark_enqueued(sessions, job_id)
+        job_dispatch.mark_enqueued(sessions, job_id)
     except SQLAlchemyError as error:
         # The task is on the broker; at worst the reaper sends it once more, and
         # the second delivery finds the job claimed already.

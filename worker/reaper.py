@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.metrics import queue_depths
 from api.queue import enqueue_job, send_job
-from db import jobs
+from db import job_dispatch, jobs
 from db.models import utc_now
 from velotrain.settings import Settings
 
@@ -85,7 +85,7 @@ def judge(job: jobs.RunningJob, now: datetime, settings: Settings) -> Verdict | 
 
 
 def due_for_redelivery(
-    job: jobs.QueuedJob,
+    job: job_dispatch.QueuedJob,
     now: datetime,
     depths: Mapping[str, int] | None,
     settings: Settings,
@@ -154,7 +154,7 @@ class Reaper:
     def _send_unsent(self, now: datetime, report: PassReport) -> None:
         created_before = now - timedelta(seconds=self._settings.enqueue_grace_seconds)
         with self._sessions() as session:
-            unsent = jobs.unsent_jobs(session, created_before)
+            unsent = job_dispatch.unsent_jobs(session, created_before)
         for job in unsent:
             if not send_job(self._celery, self._sessions, job.id, job.device):
                 return  # the broker is still down; the next pass tries again
@@ -163,7 +163,7 @@ class Reaper:
     def _resend_lost(self, now: datetime, report: PassReport) -> None:
         sent_before = now - timedelta(seconds=self._settings.redelivery_seconds)
         with self._sessions() as session:
-            stale = jobs.stale_queued_jobs(session, sent_before)
+            stale = job_dispatch.stale_queued_jobs(session, sent_before)
         if not stale:
             return
         depths = queue_depths(self._celery, sorted({job.device for job in stale}))
@@ -171,9 +171,9 @@ class Reaper:
             if due_for_redelivery(job, now, depths, self._settings):
                 self._resend(job, now, report)
 
-    def _resend(self, job: jobs.QueuedJob, now: datetime, report: PassReport):
+    def _resend(self, job: job_dispatch.QueuedJob, now: datetime, report: PassReport):
         # The guarded restamp lets one of several reapers send the task.
-        if not jobs.restamp_enqueued(self._sessions, job.id, job.enqueued_at):
+        if not job_dispatch.restamp_enqueued(self._sessions, job.id, job.enqueued_at):
             return
         age = (now - job.enqueued_at).total_seconds()
         extra = {"job_id": job.id, "queue": job.device}
@@ -187,7 +187,8 @@ class Reaper:
         if enqueue_job(self._celery, job.id, job.device):
             report.resent.append(job.id)
         else:
-            jobs.mark_unsent(self._sessions, job.id)  # sent once the broker is back
+            # Sent as an unsent job once the broker is back.
+            job_dispatch.mark_unsent(self._sessions, job.id)
 
     def run_forever(self, stop: threading.Event) -> None:
         """Run a pass every `reaper_interval_seconds` until `stop` is set."""

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from celery import Celery
 
+from db import job_dispatch
 from db import jobs as job_store
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade_to_head
@@ -57,7 +58,7 @@ def fast_settings(settings, **changes):
 def new_job(sessions, **fields) -> int:
     with sessions() as session:
         job_id = job_store.create_job(session, CONFIG, None, **fields).id
-    job_store.mark_enqueued(sessions, job_id)
+    job_dispatch.mark_enqueued(sessions, job_id)
     return job_id
 
 
@@ -232,12 +233,14 @@ def stale_job(sessions, seconds, **fields) -> int:
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def queued(device="gpu", sent_seconds_ago: float | None = 601) -> job_store.QueuedJob:
+def queued(
+    device="gpu", sent_seconds_ago: float | None = 601
+) -> job_dispatch.QueuedJob:
     """Return a queued job sent `sent_seconds_ago` before NOW (None: never sent)."""
     sent_at = None
     if sent_seconds_ago is not None:
         sent_at = NOW - timedelta(seconds=sent_seconds_ago)
-    return job_store.QueuedJob(id=1, device=device, enqueued_at=sent_at)
+    return job_dispatch.QueuedJob(id=1, device=device, enqueued_at=sent_at)
 
 
 def test_redelivery_due_for_old_task_on_empty_queue(settings):
@@ -283,8 +286,8 @@ def test_busy_queue_task_not_resent(settings, sessions):
 def test_lost_task_is_sent_by_one_reaper(settings, sessions):
     job_id = stale_job(sessions, 601)
     sent_at = read(sessions, job_id).enqueued_at
-    assert job_store.restamp_enqueued(sessions, job_id, sent_at)
-    assert not job_store.restamp_enqueued(sessions, job_id, sent_at)
+    assert job_dispatch.restamp_enqueued(sessions, job_id, sent_at)
+    assert not job_dispatch.restamp_enqueued(sessions, job_id, sent_at)
 
 
 def test_lost_task_waits_for_broker(settings, sessions):
