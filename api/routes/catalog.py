@@ -3,12 +3,12 @@
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.comparison_schemas import SWEEP_LEARNING_RATES
 from api.deps import get_settings
 from api.job_config import training_set_size
-from api.schemas import JobCreate
+from api.schemas import Device, JobCreate
 from velo_core import catalog
 from velotrain.settings import Settings
 
@@ -50,6 +50,9 @@ class Catalog(BaseModel):
     defaults: Defaults
     max_epochs: int
     comparison_learning_rates: list[float]
+    default_device: Device = Field(
+        description="Queue of a job whose request names no device (job_queue setting)"
+    )
 
 
 def _dataset_entry(info: catalog.DatasetInfo) -> DatasetEntry:
@@ -92,4 +95,5 @@ def read_catalog(settings: Annotated[Settings, Depends(get_settings)]) -> Catalo
         ),
         max_epochs=settings.max_epochs,
         comparison_learning_rates=list(SWEEP_LEARNING_RATES),
+        default_device=settings.job_queue,
     )

@@ -213,6 +213,13 @@ def test_catalog_lists_datasets_and_limits(client):
     assert body["defaults"]["batch_size"] == "full"
 
 
+def test_catalog_default_device_is_job_queue(settings):
+    gpu_settings = settings.model_copy(update={"job_queue": "gpu"})
+    with TestClient(create_app(gpu_settings)) as gpu_client:
+        body = gpu_client.get("/catalog").json()
+    assert body["default_device"] == "gpu"
+
+
 def test_page_and_static_files_served(client):
     page = client.get("/")
     assert page.status_code == 200
