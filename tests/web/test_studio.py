@@ -1,5 +1,6 @@
 """The studio page in headless Chromium against a real API and worker on loopback."""
 
+import json
 import re
 from pathlib import Path
 
@@ -108,6 +109,47 @@ def test_form_error_shows_next_to_field(page):
     error.wait_for(state="visible")
     assert "between 1 and" in error.inner_text()
     screenshot(page, "form-error")
+
+
+def reject_with_device_error(route, bodies: list) -> None:
+    """Record the POST body and return a 422 response whose error names `device`."""
+    bodies.append(route.request.post_data_json)
+    detail = [{"loc": ["body", "device"], "msg": "no gpu here", "type": "value_error"}]
+    route.fulfill(
+        status=422, content_type="application/json", body=json.dumps({"detail": detail})
+    )
+
+
+def test_device_select_queues_gpu_job(page, stack):
+    page.goto("/")
+    device = page.get_by_label("Device", exact=True)
+    assert device.input_value() == "cpu"
+    assert device.locator("option").all_inner_texts() == ["CPU", "GPU"]
+    device.focus()
+    page.keyboard.press("ArrowDown")
+    assert device.input_value() == "gpu"
+    bodies = []
+    page.route("**/comparisons", lambda route: reject_with_device_error(route, bodies))
+    page.get_by_role("button", name="Compare with Adam").click()
+    page.locator("#error-device").filter(has_text="no gpu here").wait_for()
+    assert bodies[0]["device"] == "gpu"
+    page.unroute("**/comparisons")
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_url(re.compile(r"#/jobs/\d+$"))
+    job_id = int(page.url.rsplit("/", 1)[1])
+    config = page.locator("dl.config")
+    config.locator("xpath=dt[.='device']/following-sibling::dd[1]").filter(
+        has_text="gpu"
+    ).wait_for()
+    with httpx.Client(base_url=stack.base_url) as client:
+        job = client.get(f"/jobs/{job_id}").json()
+    assert job["device"] == "gpu"
+    assert job["status"] == "queued"
+    page.get_by_role("button", name="Cancel").click()
+    page.locator(".job-summary .badge").filter(has_text="cancelled").wait_for()
+    page.goto("/")
+    row = page.locator(f"#jobs-table tbody tr[data-job-id='{job_id}']")
+    assert row.locator("td").nth(4).inner_text() == "gpu"
 
 
 def test_adam_job_draws_curve_and_succeeds(page):

@@ -1,12 +1,13 @@
-// The training form: dataset, model, epochs, batch size, VeLO switch, and the
-// "Compare with Adam" action.
+// The training form: dataset, model, epochs, batch size, device, VeLO switch, and
+// the "Compare with Adam" action.
 
 import { api, ApiError } from "./api.js";
 import { formatBytes, h } from "./dom.js";
 import { fullBatchMemory } from "./memory.js";
 
 const FIELDS = ["name", "dataset", "model", "hidden_sizes", "epochs", "batch_size",
-  "seed", "use_velo", "learning_rate"];
+  "seed", "device", "use_velo", "learning_rate"];
+const DEVICES = [["cpu", "CPU"], ["gpu", "GPU"]];
 
 function field(name, labelText, control, hint) {
   control.id = `field-${name}`;
@@ -39,6 +40,7 @@ function buildControls(catalog) {
     fullBatch: h("input", { type: "checkbox", id: "field-full-batch", checked: d.batch_size === "full" }),
     batch_size: h("input", { type: "number", min: 1, value: 32 }),
     seed: h("input", { type: "number", min: 0, value: d.seed }),
+    device: h("select", {}, options(DEVICES, catalog.default_device)),
     use_velo: h("input", { type: "checkbox", role: "switch", class: "switch",
       id: "field-use_velo", name: "use_velo", "aria-describedby": "error-use_velo" }),
     learning_rate: h("input", { type: "number", min: 0, step: "any", value: d.learning_rate }),
@@ -92,6 +94,8 @@ export class TrainingForm {
             h("label", { class: "check" }, c.fullBatch, " Full batch")),
           h("p", { class: "field-error", id: "error-batch_size", "aria-live": "polite" })),
         field("seed", "Seed", c.seed),
+        field("device", "Device", c.device, `Server default: ${c.device.value}. ` +
+          "A job stays queued until a worker for its device runs."),
         field("name", "Job name", c.name)),
       h("div", { class: "velo-row" },
         h("label", { class: "switch-label", for: "field-use_velo" },
@@ -110,7 +114,7 @@ export class TrainingForm {
         h("button", { type: "submit", id: "submit-button" }, "Start training"),
         this.compareButton,
         h("p", { class: "hint" }, `Compare starts one VeLO job and Adam jobs at ${rates} ` +
-          "with this dataset, model, epochs, batch size and seed.")));
+          "with this dataset, model, epochs, batch size, seed and device.")));
   }
 
   namedBatch(input) {
@@ -173,6 +177,7 @@ export class TrainingForm {
       epochs: numberOrRaw(c.epochs),
       batch_size: c.fullBatch.checked ? "full" : numberOrRaw(c.batch_size),
       seed: numberOrRaw(c.seed),
+      device: c.device.value,
     };
     if (c.model.value === "mlp" && c.hidden_sizes.value.trim()) {
       body.hidden_sizes = parseHiddenSizes(c.hidden_sizes.value);

@@ -52,8 +52,8 @@ export class JobList {
         this.compareButton),
       this.error,
       h("div", { class: "table-wrap" }, h("table", { class: "jobs", id: "jobs-table" },
-        h("thead", {}, h("tr", {}, ["", "Job", "Status", "Optimizer", "Weights",
-          "Progress", "Duration", "Created"].map((t) => h("th", { scope: "col" }, t)))),
+        h("thead", {}, h("tr", {}, ["", "Job", "Status", "Optimizer", "Device",
+          "Weights", "Progress", "Duration", "Created"].map((t) => h("th", { scope: "col" }, t)))),
         this.body)),
       this.empty, this.pager);
   }
@@ -116,15 +116,15 @@ export class JobList {
         h("span", { class: "sr-only" }, `Select job ${job.id} to compare`));
       row = h("tr", { "data-job-id": job.id }, h("td", {}, label),
         h("td", {}, h("a", { href: `#/jobs/${job.id}` }, `#${job.id} `, jobTitle(job))),
-        h("td", {}), h("td", {}, optimizerText(job)), h("td", {}), h("td", {}),
-        h("td", {}), h("td", {}, formatTime(job.created_at)));
+        h("td", {}), h("td", {}, optimizerText(job)), h("td", {}, job.device),
+        h("td", {}), h("td", {}), h("td", {}), h("td", {}, formatTime(job.created_at)));
       this.rows.set(job.id, row);
     }
     const cells = row.children;
     cells[2].replaceChildren(statusBadge(job.status));
-    cells[4].textContent = job.weights_name || (job.optimizer === "velo" ? "—" : "n/a");
-    cells[5].replaceChildren(progressBar(job));
-    cells[6].textContent = formatDuration(job.duration_seconds);
+    cells[5].textContent = job.weights_name || (job.optimizer === "velo" ? "—" : "n/a");
+    cells[6].replaceChildren(progressBar(job));
+    cells[7].textContent = formatDuration(job.duration_seconds);
     return row;
   }
 
