@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from api import job_events
 from api.app import create_app
 from db import jobs as job_store
 from db.engine import make_engine, make_session_factory
@@ -21,7 +20,9 @@ from velotrain.settings import Settings
 
 @pytest.fixture
 def settings(tmp_path):
-    settings = Settings(data_dir=tmp_path / "var", reaper_in_api=False)
+    settings = Settings(
+        data_dir=tmp_path / "var", reaper_in_api=False, events_poll_seconds=0.02
+    )
     settings.ensure_data_dir()
     upgrade_to_head(settings.resolved_database_url)
     return settings
@@ -112,6 +113,7 @@ def test_cli_submit_fields_for_upload():
     assert fields["dataset"] == {"id": 4, "task": "regression"}
     assert fields["model"] == {"layers": [{"type": "dense", "units": 8}]}
     assert fields["batch_size"] == 32
+    assert "device" not in fields
 
 
 def test_cli_jobs_table(api, capsys):
@@ -122,12 +124,41 @@ def test_cli_jobs_table(api, capsys):
         "id",
         "status",
         "optimizer",
+        "device",
         "dataset",
         "model",
         "epochs",
         "val_loss",
     ]
-    assert lines[1].split()[:4] == ["1", "queued", "adam", "wine"]
+    assert lines[1].split()[:5] == ["1", "queued", "adam", "cpu", "wine"]
+
+
+def test_cli_submit_device(api, capsys):
+    assert cli.main(["submit", "--dataset", "iris", "--device", "gpu"]) == 0
+    assert capsys.readouterr().out == "job 1 queued\n"
+    assert api.job(1)["device"] == "gpu"
+
+
+def test_cli_submit_unknown_device(capsys):
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["submit", "--device", "tpu"])
+    assert "invalid choice: 'tpu'" in capsys.readouterr().err
+
+
+def test_client_jobs_device_filter(api):
+    api.submit(dataset="iris", device="gpu")
+    api.submit(dataset="wine", device="cpu")
+    assert [job["id"] for job in api.jobs(device="gpu")] == [1]
+    assert [job["id"] for job in api.jobs(device="cpu")] == [2]
+
+
+def test_cli_jobs_device_filter(api, capsys):
+    api.submit(dataset="iris", device="gpu")
+    api.submit(dataset="wine")
+    assert cli.main(["jobs", "--device", "gpu"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    assert lines[1].split()[:5] == ["1", "queued", "adam", "gpu", "iris"]
 
 
 def test_cli_compare_table_and_png(api, settings, tmp_path, capsys):
@@ -216,7 +247,6 @@ def test_cli_jobs_watch_replays_finished_job(api, settings, capsys):
 
 
 def test_cli_jobs_watch_follows_queued_job(api, settings, monkeypatch, capsys):
-    monkeypatch.setattr(job_events, "POLL_SECONDS", 0.02)
     job = api.submit(dataset="iris", epochs=1)
     threading.Timer(0.3, finish, args=(settings, job["id"], [0.5])).start()
     assert cli.main(["jobs", "watch", str(job["id"])]) == 0

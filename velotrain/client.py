@@ -95,11 +95,15 @@ class VelotrainClient:
         """Return job `job_id`."""
         return self._request("GET", f"/jobs/{job_id}").json()
 
-    def jobs(self, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        """Return the newest jobs, optionally only those with `status`."""
+    def jobs(
+        self, status: str | None = None, limit: int = 50, device: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Return the newest jobs, optionally only those with `status` or `device`."""
         params: dict[str, Any] = {"limit": limit}
         if status:
             params["status"] = status
+        if device:
+            params["device"] = device
         return self._request("GET", "/jobs", params=params).json()["items"]
 
     def history(self, job_id: int) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from velotrain.client import (
 )
 
 BAR_WIDTH = 30
+DEVICES = ["cpu", "gpu"]
 
 
 def register(subparsers) -> None:
@@ -31,6 +32,9 @@ def register(subparsers) -> None:
     listing = subparsers.add_parser("jobs", parents=[common], help="List jobs")
     listing.add_argument("--status", default=None)
     listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument(
+        "--device", choices=DEVICES, help="List only the jobs of this queue"
+    )
     listing.set_defaults(handler=run_jobs)
     _register_watch(listing)
     compare = subparsers.add_parser(
@@ -69,6 +73,12 @@ def _register_submit(subparsers, common) -> None:
     submit.add_argument("--learning-rate", type=float, default=None)
     submit.add_argument("--seed", type=int, default=None)
     submit.add_argument("--name", default=None)
+    submit.add_argument(
+        "--device",
+        choices=DEVICES,
+        default=None,
+        help="Queue of the workers that train the job (default: the server's)",
+    )
     submit.add_argument("--wait", action="store_true", help="Show progress until done")
     submit.set_defaults(handler=run_submit)
 
@@ -144,6 +154,7 @@ def submit_fields(args: argparse.Namespace) -> dict[str, Any]:
         "learning_rate": args.learning_rate,
         "seed": args.seed,
         "name": args.name,
+        "device": args.device,
     }
     fields |= {key: value for key, value in optional.items() if value is not None}
     if args.batch_size is not None:
@@ -208,13 +219,23 @@ def _cell(value: Any) -> str:
 @calling_api
 def run_jobs(args: argparse.Namespace) -> int:
     with make_client(args) as client:
-        jobs = client.jobs(status=args.status, limit=args.limit)
-    header = ["id", "status", "optimizer", "dataset", "model", "epochs", "val_loss"]
+        jobs = client.jobs(status=args.status, limit=args.limit, device=args.device)
+    header = [
+        "id",
+        "status",
+        "optimizer",
+        "device",
+        "dataset",
+        "model",
+        "epochs",
+        "val_loss",
+    ]
     rows = [
         [
             job["id"],
             job["status"],
             job["optimizer"],
+            job["device"],
             job["config"]["dataset"],
             job["config"]["model"],
             f"{job['progress']['epochs_done']}/{job['progress']['epochs_total']}",
