@@ -6,8 +6,9 @@ before waiting again. Events:
 
 - `status`: the job as GET /jobs/{id} returns it; sent on connect and whenever it
   changes while the job is active.
-- `epoch`: one row as GET /jobs/{id}/history returns it, with `id: <epoch>` so that a
-  reconnecting client can resume with Last-Event-ID.
+- `epoch`: one row as GET /jobs/{id}/history returns it, with `id: <attempt>:<epoch>`
+  so that a reconnecting client can resume with Last-Event-ID. A requeued job starts
+  again from epoch 1, so a client that saw another attempt gets every epoch again.
 - `end`: the job in its terminal status; the stream ends after it.
 """
 
@@ -59,7 +60,33 @@ def read_snapshot(
         return JobSnapshot(job, [EpochRow.model_validate(row) for row in rows])
 
 
-def format_event(name: str, data: str, event_id: int | None = None) -> str:
+MAX_EVENT_NUMBER = 2**31 - 1
+
+
+def parse_event_id(value: str) -> tuple[int | None, int]:
+    """Return (attempt, epoch) from an event id `<attempt>:<epoch>` or `<epoch>`.
+
+    Raises:
+        ValueError: naming the accepted forms, for any other text or a number over
+            2**31 - 1.
+    """
+    parts = value.strip().split(":")
+    if len(parts) > 2 or not all(part.isascii() and part.isdigit() for part in parts):
+        raise ValueError(
+            f"expected '<attempt>:<epoch>' or '<epoch>' with whole numbers, as the "
+            f"stream's event ids are. Received: {value!r}"
+        )
+    numbers = [int(part) for part in parts]
+    if max(numbers) > MAX_EVENT_NUMBER:
+        raise ValueError(
+            f"numbers must be at most {MAX_EVENT_NUMBER}. Received: {value!r}"
+        )
+    if len(numbers) == 1:
+        return None, numbers[0]
+    return numbers[0], numbers[1]
+
+
+def format_event(name: str, data: str, event_id: str | None = None) -> str:
     """Return one server-sent event. `data` must be a single line (compact JSON)."""
     lines = [f"event: {name}"]
     if event_id is not None:
@@ -79,6 +106,8 @@ class JobEventStream:
         read: returns the snapshot after a given epoch. It blocks, so it runs in a
             worker thread.
         after_epoch: the last epoch the client has already seen.
+        seen_attempt: the attempt that epoch belongs to, or None if unknown. When
+            the job is on another attempt, the stream starts again from epoch 1.
         poll_seconds: wait between two reads of the database.
         keepalive_seconds: maximum seconds without output before a keep-alive
             comment.
@@ -89,6 +118,7 @@ class JobEventStream:
         job_id: int,
         read: Callable[[int], JobSnapshot],
         after_epoch: int = 0,
+        seen_attempt: int | None = None,
         poll_seconds: float = 0.5,
         keepalive_seconds: float = 15.0,
     ) -> None:
@@ -98,7 +128,7 @@ class JobEventStream:
         self.poll_seconds = poll_seconds
         self.keepalive_seconds = keepalive_seconds
         self.last_status: str | None = None
-        self.attempt: int | None = None
+        self.attempt = seen_attempt
 
     async def events(self) -> AsyncIterator[str]:
         """Yield events until the job ends. Cancelling the task stops it at once."""
@@ -147,7 +177,8 @@ class JobEventStream:
             events.append(format_event("status", status))
         self.last_status = status
         for row in snapshot.epochs:
-            events.append(format_event("epoch", row.model_dump_json(), row.epoch))
+            event_id = f"{job.attempt}:{row.epoch}"
+            events.append(format_event("epoch", row.model_dump_json(), event_id))
             self.last_epoch = row.epoch
         if terminal:
             events.append(format_event("end", status))

@@ -287,9 +287,10 @@ def test_cli_jobs_watch_url_either_side(argv):
 def test_client_follow_resumes_after_drop(monkeypatch):
     calls = []
 
-    def stream_events(job_id, after_epoch):
-        calls.append(after_epoch)
+    def stream_events(job_id, after_epoch, attempt):
+        calls.append((after_epoch, attempt))
         if len(calls) == 1:
+            yield "status", {"status": "running", "attempt": 2}
             yield "epoch", {"epoch": 4}
             raise httpx.ReadError("connection reset")
         yield "end", {"status": "succeeded"}
@@ -298,12 +299,12 @@ def test_client_follow_resumes_after_drop(monkeypatch):
     monkeypatch.setattr(client, "_stream_events", stream_events)
     monkeypatch.setattr(client_module.time, "sleep", lambda _s: None)
     names = [name for name, _data in client.follow(1, after_epoch=3)]
-    assert names == ["epoch", "end"]
-    assert calls == [3, 4]
+    assert names == ["status", "epoch", "end"]
+    assert calls == [(3, None), (4, 2)]
 
 
 def test_client_follow_gives_up_without_events(monkeypatch):
     client = VelotrainClient(base_url="http://127.0.0.1:9")
-    monkeypatch.setattr(client, "_stream_events", lambda _id, _after: iter(()))
+    monkeypatch.setattr(client, "_stream_events", lambda _id, _after, _attempt: iter(()))
     with pytest.raises(ConnectionError, match="closed without its end event"):
         list(client.follow(1))

@@ -148,16 +148,20 @@ class VelotrainClient:
         Names: "status" (the job), "epoch" (one history row, only those after
         `after_epoch`) and last "end" (the job in its terminal status). A connection
         that drops after an event is resumed after the last epoch received, at most
-        `reconnects` times in a row without an event in between.
+        `reconnects` times in a row without an event in between. If the job was
+        requeued meanwhile, its new attempt's epochs come again from epoch 1.
         """
         failures = 0
         received = False
+        attempt = None
         while True:
             try:
-                for name, data in self._stream_events(job_id, after_epoch):
+                for name, data in self._stream_events(job_id, after_epoch, attempt):
                     received, failures = True, 0
                     if name == "epoch":
                         after_epoch = data["epoch"]
+                    else:
+                        attempt = data.get("attempt") or None
                     yield name, data
                     if name == "end":
                         return
@@ -174,10 +178,12 @@ class VelotrainClient:
             time.sleep(RECONNECT_SECONDS)
 
     def _stream_events(
-        self, job_id: int, after_epoch: int
+        self, job_id: int, after_epoch: int, attempt: int | None
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         path = f"/jobs/{job_id}/events"
         params = {"after_epoch": after_epoch}
+        if attempt is not None:
+            params["attempt"] = attempt
         with self._http.stream(
             "GET", path, headers=self._headers, params=params
         ) as response:

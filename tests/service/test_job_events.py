@@ -59,7 +59,6 @@ def test_events_epochs_match_history(client):
     events = read_stream(client, job_id)
     rows = [json.loads(e.data) for e in events if e.name == "epoch"]
     assert rows == client.get(f"/jobs/{job_id}/history").json()["epochs"]
-    assert [e.id for e in events if e.name == "epoch"] == ["1", "2", "3"]
 
 
 def test_events_response_headers(client):
@@ -110,8 +109,37 @@ def test_events_status_follows_cancel(client):
 def test_events_last_event_id_skips_seen_epochs(client):
     job_id = new_job(client)
     run_worker(client.app.state.sessions, job_id)
+    events = read_stream(client, job_id, headers={"Last-Event-ID": "1:2"})
+    assert epoch_numbers(events) == [3]
+
+
+def test_events_epoch_ids_name_attempt(client):
+    job_id = new_job(client)
+    run_worker(client.app.state.sessions, job_id)
+    events = read_stream(client, job_id)
+    assert [e.id for e in events if e.name == "epoch"] == ["1:1", "1:2", "1:3"]
+
+
+def test_events_plain_epoch_last_event_id(client):
+    job_id = new_job(client)
+    run_worker(client.app.state.sessions, job_id)
     events = read_stream(client, job_id, headers={"Last-Event-ID": "2"})
     assert epoch_numbers(events) == [3]
+
+
+def test_events_other_attempt_replays_every_epoch(client):
+    job_id = new_job(client)
+    run_worker(client.app.state.sessions, job_id)
+    events = read_stream(client, job_id, headers={"Last-Event-ID": "2:2"})
+    assert epoch_numbers(events) == [1, 2, 3]
+
+
+def test_events_attempt_query_replays_every_epoch(client):
+    job_id = new_job(client)
+    run_worker(client.app.state.sessions, job_id)
+    params = {"after_epoch": 2, "attempt": 3}
+    events = read_stream(client, job_id, params=params)
+    assert epoch_numbers(events) == [1, 2, 3]
 
 
 def test_events_after_epoch_skips_seen_epochs(client):
@@ -121,10 +149,12 @@ def test_events_after_epoch_skips_seen_epochs(client):
     assert epoch_numbers(events) == [2, 3]
 
 
-def test_events_bad_last_event_id_is_422(client):
+@pytest.mark.parametrize("value", ["x", "1:2:3", "-1", "1:", "2147483648"])
+def test_events_bad_last_event_id_is_422(client, value):
     job_id = new_job(client)
-    response = client.get(f"/jobs/{job_id}/events", headers={"Last-Event-ID": "x"})
+    response = client.get(f"/jobs/{job_id}/events", headers={"Last-Event-ID": value})
     assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["header", "Last-Event-ID"]
 
 
 def test_events_unknown_job_is_404(client):
