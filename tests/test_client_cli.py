@@ -1,4 +1,5 @@
 import threading
+from argparse import Namespace
 
 import httpx
 import numpy as np
@@ -305,6 +306,28 @@ def test_client_follow_resumes_after_drop(monkeypatch):
 
 def test_client_follow_gives_up_without_events(monkeypatch):
     client = VelotrainClient(base_url="http://127.0.0.1:9")
-    monkeypatch.setattr(client, "_stream_events", lambda _id, _after, _attempt: iter(()))
+    monkeypatch.setattr(client, "_stream_events", lambda *_args: iter(()))
     with pytest.raises(ConnectionError, match="closed without its end event"):
         list(client.follow(1))
+
+
+def test_final_line_cancelled_has_no_colon():
+    job = {"id": 7, "status": "cancelled", "final_metrics": None}
+    assert jobs_command.final_line(job) == "job 7 cancelled"
+
+
+def test_final_line_failed_gives_reason():
+    job = {"id": 7, "status": "failed", "failure_reason": "worker lost"}
+    assert jobs_command.final_line(job) == "job 7 failed: worker lost"
+
+
+def test_cli_ctrl_c_exits_130(monkeypatch, capsys):
+    def interrupted(_args):
+        raise KeyboardInterrupt
+
+    parser = cli.build_parser()
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    args = Namespace(handler=interrupted)
+    monkeypatch.setattr(parser, "parse_args", lambda _argv: args)
+    assert cli.main(["jobs", "watch", "1"]) == 130
+    assert "Traceback" not in capsys.readouterr().err

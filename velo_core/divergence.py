@@ -45,7 +45,7 @@ def check_losses(epoch: int, losses: dict[str, float], reference: float) -> None
     limit = BLOW_UP_FACTOR * reference
     for name, value in losses.items():
         if not math.isfinite(value):
-            raise TrainingDiverged(epoch)
+            raise TrainingDiverged(epoch, f"{name} is {value}")
         if value > limit:
             raise TrainingDiverged(
                 epoch,

@@ -42,7 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    return int(args.handler(args) or 0)
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        # Ctrl-C while waiting or watching: the job itself keeps running.
+        print(file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -172,7 +172,7 @@ def run_submit(args: argparse.Namespace) -> int:
             return 0
         job = client.wait(job["id"], on_progress=_print_progress)
     print(file=sys.stderr)
-    print(f"job {job['id']} {job['status']}: {_final(job)}")
+    print(final_line(job))
     return 0 if job["status"] == "succeeded" else 1
 
 
@@ -189,14 +189,17 @@ def _print_progress(job: dict[str, Any]) -> None:
     print("\r" + progress_line(job), end="", file=sys.stderr, flush=True)
 
 
-def _final(job: dict[str, Any]) -> str:
+def final_line(job: dict[str, Any]) -> str:
+    """Return "job N STATUS", then the failure reason or the final metrics."""
+    line = f"job {job['id']} {job['status']}"
     if job["status"] == "failed":
-        return job.get("failure_reason") or "no reason recorded"
+        return f"{line}: {job.get('failure_reason') or 'no reason recorded'}"
     metrics = job.get("final_metrics") or {}
     names = ("val_loss", "val_accuracy")
-    return "  ".join(
+    detail = "  ".join(
         f"{k} {metrics[k]:.4f}" for k in names if metrics.get(k) is not None
     )
+    return f"{line}: {detail}" if detail else line
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
@@ -260,7 +263,7 @@ def run_watch(args: argparse.Namespace) -> int:
                 if job is None or data["status"] != job["status"]:
                     print(f"job {data['id']} {data['status']}", flush=True)
             job = data
-    print(f"job {job['id']} {job['status']}: {_final(job)}")
+    print(final_line(job))
     return 0 if job["status"] == "succeeded" else 1
 
 
