@@ -148,12 +148,19 @@ export class JobList {
   }
 }
 
-function lossChart(epochs, total) {
+function lossChart(epochs, total, emptyText) {
   const xs = (key) => epochs.map((row) => [row.epoch, row[key]]);
   return lineChart([
     { name: "training loss", color: "#1f77b4", points: xs("loss") },
     { name: "validation loss", color: "#ff7f0e", dashed: true, points: xs("val_loss") },
-  ], { title: "Loss per epoch", xLabel: "epoch", yLabel: "loss", xMax: total });
+  ], { title: "Loss per epoch", xLabel: "epoch", yLabel: "loss", xMax: total, emptyText });
+}
+
+// What an empty chart says: a job that ended without a finished epoch has none to come.
+function emptyChartText(job) {
+  if (!TERMINAL.includes(job.status)) return undefined;
+  return job.status === "failed"
+    ? "No epoch finished before the job failed" : "No epoch finished";
 }
 
 function accuracyChart(epochs, total) {
@@ -252,7 +259,7 @@ export class JobPage {
     this.failure.textContent = job.failure_reason ? `Failed: ${job.failure_reason}` : "";
     const total = job.progress.epochs_total;
     const classification = epochs.some((row) => row.accuracy !== null);
-    const charts = [lossChart(epochs, total)];
+    const charts = [lossChart(epochs, total, emptyChartText(job))];
     if (classification) charts.push(accuracyChart(epochs, total));
     this.charts.replaceChildren(...charts);
     this.details.replaceChildren(
