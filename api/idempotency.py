@@ -1,24 +1,32 @@
-"""Make a retried `POST /jobs` with the same Idempotency-Key return the same job.
+"""Make a retried `POST /jobs` or `POST /comparisons` with the same Idempotency-Key
+return what the first request created.
 
-The key is unique per project in the database, so two concurrent requests with one
-key store one job. The request that loses the race returns the job of the other.
+The key is unique per project in the database (one set of keys for jobs, one for
+comparisons), so two concurrent requests with one key store one job or comparison.
+The request that loses the race returns the one of the other.
 """
 
 import hashlib
 import json
+from typing import Annotated
 
+from fastapi import Header
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from api.schemas import JobCreate
-from db import jobs
-from db.models import Job
+from db import comparisons, jobs
+from db.models import Comparison, Job
+
+IdempotencyKeyHeader = Annotated[
+    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+]
 
 
 class IdempotencyConflict(Exception):
     """An Idempotency-Key was reused with a different request body."""
 
 
-def request_fingerprint(request: JobCreate) -> str:
+def request_fingerprint(request: BaseModel) -> str:
     """Return the sha256 of the request with every default filled in."""
     canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -35,3 +43,17 @@ def earlier_job(
             "different request body; use a new key for a new job"
         )
     return job
+
+
+def earlier_comparison(
+    session: Session, project: str, key: str, fingerprint: str
+) -> Comparison | None:
+    """Return the comparison stored under `key`, or None; raise if its body differed."""
+    comparison = comparisons.find_by_idempotency_key(session, project, key)
+    if comparison is not None and comparison.request_sha256 != fingerprint:
+        raise IdempotencyConflict(
+            f"Idempotency-Key {key!r} was already used for comparison "
+            f"{comparison.id} with a different request body; use a new key for a "
+            "new comparison"
+        )
+    return comparison

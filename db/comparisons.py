@@ -53,9 +53,21 @@ def create_sweep(
     *,
     project: str = DEFAULT_PROJECT,
     time_limit_seconds: int | None = None,
+    idempotency_key: str | None = None,
+    request_sha256: str | None = None,
 ) -> Comparison:
-    """Create one queued job per resolved config and a comparison linking them."""
-    comparison = Comparison(name=name, kind=SWEEP, project=project)
+    """Create one queued job per resolved config and a comparison linking them.
+
+    Raises IntegrityError when `idempotency_key` is taken in `project`; nothing is
+    stored then.
+    """
+    comparison = Comparison(
+        name=name,
+        kind=SWEEP,
+        project=project,
+        idempotency_key=idempotency_key,
+        request_sha256=request_sha256,
+    )
     session.add(comparison)
     session.flush()
     jobs = [
@@ -89,15 +101,37 @@ def create_from_jobs(
     name: str | None,
     *,
     project: str = DEFAULT_PROJECT,
+    idempotency_key: str | None = None,
+    request_sha256: str | None = None,
 ) -> Comparison:
-    """Create a comparison of existing jobs, in the order of `job_ids`."""
+    """Create a comparison of existing jobs, in the order of `job_ids`.
+
+    Raises IntegrityError when `idempotency_key` is taken in `project`.
+    """
     jobs = [session.get_one(Job, job_id) for job_id in job_ids]
-    comparison = Comparison(name=name, kind=CHOSEN_JOBS, project=project)
+    comparison = Comparison(
+        name=name,
+        kind=CHOSEN_JOBS,
+        project=project,
+        idempotency_key=idempotency_key,
+        request_sha256=request_sha256,
+    )
     for position, (job, label) in enumerate(zip(jobs, label_runs(jobs), strict=True)):
         comparison.runs.append(ComparisonRun(job=job, label=label, position=position))
     session.add(comparison)
     session.commit()
     return comparison
+
+
+def find_by_idempotency_key(
+    session: Session, project: str, key: str
+) -> Comparison | None:
+    """Return the comparison `project` created with Idempotency-Key `key`, if any."""
+    return session.scalar(
+        select(Comparison).where(
+            Comparison.project == project, Comparison.idempotency_key == key
+        )
+    )
 
 
 def _with_runs():

@@ -135,12 +135,21 @@ class Comparison(Base):
     """A named set of jobs whose curves and final metrics are shown side by side."""
 
     __tablename__ = "comparisons"
+    __table_args__ = (
+        UniqueConstraint(
+            "project",
+            "idempotency_key",
+            name="uq_comparisons_project_idempotency_key",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # A comparison lives in the project of its jobs, and only that project sees it.
     project: Mapped[str] = mapped_column(
         String(100), index=True, default=DEFAULT_PROJECT, server_default=DEFAULT_PROJECT
     )
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    request_sha256: Mapped[str | None] = mapped_column(String(64))
     name: Mapped[str | None] = mapped_column(String(200))
     # "sweep": VeLO and Adam jobs created together; "jobs": chosen existing jobs.
     kind: Mapped[str] = mapped_column(String(16))

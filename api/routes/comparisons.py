@@ -3,7 +3,8 @@
 from typing import Annotated
 
 from celery import Celery
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.auth import Caller, CallerDep
@@ -16,11 +17,17 @@ from api.comparison_schemas import (
 )
 from api.deps import get_celery, get_session, get_settings
 from api.errors import COMMON_ERROR_RESPONSES
+from api.idempotency import (
+    IdempotencyKeyHeader,
+    earlier_comparison,
+    request_fingerprint,
+)
 from api.job_config import InvalidField, resolve_job_config
 from api.limits import LimitExceeded, check_resource_limits
 from api.queue import send_job
 from api.schemas import ErrorDetail, JobConfig, JobCreate
 from db import comparisons, jobs
+from db.models import Comparison
 from velotrain.settings import Settings
 
 router = APIRouter(
@@ -128,38 +135,93 @@ def check_room_for_jobs(
         )
 
 
-@router.post("", status_code=201, response_model=ComparisonPublic)
+@router.post(
+    "",
+    status_code=201,
+    response_model=ComparisonPublic,
+    responses={
+        200: {
+            "model": ComparisonPublic,
+            "description": "The comparison of an earlier request "
+            "with the same Idempotency-Key",
+        },
+        409: {
+            "model": ErrorDetail,
+            "description": "Idempotency-Key reused with another body",
+        },
+        429: {"model": ErrorDetail, "description": "Rate or active-job limit"},
+    },
+)
 def create_comparison(
     request: ComparisonCreate,
     http_request: Request,
+    response: Response,
     session: SessionDep,
     caller: CallerDep,
     settings: Annotated[Settings, Depends(get_settings)],
     celery: Annotated[Celery, Depends(get_celery)],
     sessions: Annotated[sessionmaker[Session], Depends(get_session_factory)],
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> ComparisonPublic:
-    """Compare existing jobs, or create and enqueue a VeLO job and an Adam sweep."""
+    """Compare existing jobs, or create and enqueue a VeLO job and an Adam sweep.
+
+    A retry with an Idempotency-Key already used in this project returns the
+    comparison of the first request (200) and creates no jobs.
+    """
     http_request.app.state.submit_limiter.check(caller.client_id)
+    fingerprint = request_fingerprint(request)
+    if idempotency_key is not None:
+        earlier = earlier_comparison(
+            session, caller.project, idempotency_key, fingerprint
+        )
+        if earlier is not None:
+            response.status_code = 200
+            return _read(session, earlier.id, caller.scope)
+    key = {"idempotency_key": idempotency_key, "request_sha256": fingerprint}
+    try:
+        comparison = _create(session, request, caller, settings, key)
+    except IntegrityError:
+        session.rollback()
+        if idempotency_key is None:
+            raise
+        # Another request with this key stored its comparison first.
+        earlier = earlier_comparison(
+            session, caller.project, idempotency_key, fingerprint
+        )
+        if earlier is None:
+            raise
+        response.status_code = 200
+        return _read(session, earlier.id, caller.scope)
+    if comparison.kind == comparisons.SWEEP:
+        for run in comparison.runs:
+            send_job(celery, sessions, run.job_id, run.job.device)
+    return _read(session, comparison.id, caller.scope)
+
+
+def _create(
+    session: Session,
+    request: ComparisonCreate,
+    caller: Caller,
+    settings: Settings,
+    key: dict[str, str | None],
+) -> Comparison:
     if request.job_ids is not None:
         job_ids = check_job_ids(session, request, caller.scope)
-        comparison = comparisons.create_from_jobs(
-            session, job_ids, request.name, project=caller.project
+        return comparisons.create_from_jobs(
+            session, job_ids, request.name, project=caller.project, **key
         )
-        return _read(session, comparison.id, caller.scope)
     configs = sweep_configs(request, settings.max_epochs, settings.job_queue)
     for config in configs:
         check_resource_limits(config, settings)
     check_room_for_jobs(session, caller, len(configs), settings)
-    comparison = comparisons.create_sweep(
+    return comparisons.create_sweep(
         session,
         [config.model_dump() for config in configs],
         request.name,
         project=caller.project,
         time_limit_seconds=settings.job_time_limit_seconds,
+        **key,
     )
-    for run in comparison.runs:
-        send_job(celery, sessions, run.job_id, run.job.device)
-    return _read(session, comparison.id, caller.scope)
 
 
 def _read(session: Session, comparison_id: int, scope: str | None) -> ComparisonPublic:

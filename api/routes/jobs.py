@@ -3,14 +3,14 @@
 from typing import Annotated
 
 from celery import Celery
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.auth import Caller, CallerDep
 from api.deps import get_celery, get_session, get_settings
 from api.errors import COMMON_ERROR_RESPONSES
-from api.idempotency import earlier_job, request_fingerprint
+from api.idempotency import IdempotencyKeyHeader, earlier_job, request_fingerprint
 from api.job_config import resolve_job_config, resolve_time_limit
 from api.limits import (
     TokenBucketLimiter,
@@ -77,9 +77,7 @@ def submit_job(
     celery: Annotated[Celery, Depends(get_celery)],
     sessions: Annotated[sessionmaker[Session], Depends(get_session_factory)],
     limiter: Annotated[TokenBucketLimiter, Depends(get_submit_limiter)],
-    idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
-    ] = None,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> JobPublic:
     """Store a training job as queued, then hand it to the workers.
 
