@@ -73,6 +73,9 @@ def page(browser, stack):
     context.close()
 
 
+PAGE_KEY = "page-key-for-the-stream"
+
+
 def screenshot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
@@ -153,8 +156,18 @@ def test_device_select_queues_gpu_job(page, stack):
 
 
 def test_adam_job_draws_curve_and_succeeds(page):
-    paths = []
-    page.on("request", lambda request: paths.append(request.url.split("?")[0]))
+    # The stack runs with authentication off, which ignores the key; the test
+    # checks that the event stream carries it like every other request.
+    page.add_init_script(f"sessionStorage.setItem('velotrain.apiKey', '{PAGE_KEY}')")
+    paths, stream_keys = [], []
+
+    def record(request):
+        path = request.url.split("?")[0]
+        paths.append(path)
+        if path.endswith("/events"):
+            stream_keys.append(request.headers.get("x-api-key"))
+
+    page.on("request", record)
     page.goto("/")
     fill_tiny_task(page)
     page.get_by_label("Adam learning rate").fill("0.05")
@@ -166,7 +179,8 @@ def test_adam_job_draws_curve_and_succeeds(page):
     page.locator("#final-metrics").wait_for()
     assert page.locator("#job-charts path").count() >= 4
     assert page.locator("#cancel-button").is_disabled()
-    assert any(path.endswith("/events") for path in paths)
+    assert stream_keys
+    assert set(stream_keys) == {PAGE_KEY}
     assert not any(path.endswith("/history") for path in paths)
     screenshot(page, "job-succeeded")
     page.goto("/")
