@@ -1,14 +1,14 @@
 """Measure whether a trained model fits a small device: size and TFLite latency.
 
 `measure_in_subprocess` converts a saved `.keras` file to TFLite float32 and int8
-(with `velo_core.export`) and times single-sample inferences through the TFLite
-interpreter, all in a child process, so the caller never holds TensorFlow's memory.
+(with `velo_core.export`, raw-input variants included when given the statistics) and
+times single-sample inferences through the TFLite interpreter, all in a child
+process, so the caller never keeps TensorFlow's memory.
 The latency is that of the measuring host's CPU, which the result names.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import socket
@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from velo_core import export
+from velo_core.deployable import Preprocessing
 
 # Single-sample inferences timed after the warm-up ones; the median is reported.
 WARMUP_RUNS = 10
@@ -63,17 +64,23 @@ def median_latency_ms(tflite_path: Path, sample: np.ndarray) -> float:
     return 1000.0 * statistics.median(durations)
 
 
-def measure(keras_path: Path, representative_x: np.ndarray) -> dict[str, Any]:
-    """Converts `keras_path` to TFLite where not done yet and measures the files."""
+def measure(
+    keras_path: Path,
+    representative_x: np.ndarray,
+    preprocessing: Preprocessing | None = None,
+) -> dict[str, Any]:
+    """Converts `keras_path` to TFLite where not done yet and measures the files.
+
+    With `preprocessing`, also writes the raw-input files (`export.export_missing`),
+    so that the export after it needs no second TensorFlow start.
+    """
     keras = _import_keras()
     model = keras.saving.load_model(keras_path, safe_mode=True)
     stem = keras_path.name.removesuffix(".keras")
-    paths = {
-        fmt: export.artifact_path(keras_path.parent, stem, fmt)
-        for fmt in (export.TFLITE, export.TFLITE_INT8)
-    }
-    if not all(path.exists() for path in paths.values()):
-        paths = export.export_model(model, keras_path.parent, stem, representative_x)
+    written = export.export_missing(
+        model, keras_path.parent, stem, representative_x, preprocessing
+    )
+    paths = written[export.STANDARDISED]
     sample = np.asarray(representative_x[0], dtype=np.float32)
     return {
         "param_count": int(model.count_params()),
@@ -89,6 +96,7 @@ def measure_in_subprocess(
     keras_path: Path,
     representative_x: np.ndarray,
     timeout_seconds: float = SUBPROCESS_TIMEOUT_SECONDS,
+    preprocessing: Preprocessing | None = None,
 ) -> dict[str, Any]:
     """Runs `measure` in a child Python process and returns its figures.
 
@@ -105,6 +113,7 @@ def measure_in_subprocess(
         sample_path,
         timeout_seconds,
         action="device fit",
+        preprocessing=preprocessing,
     )
 
 
@@ -124,12 +133,10 @@ def _import_keras():
 
 def main(argv: list[str] | None = None) -> int:
     """Measures a `.keras` file's device fit; prints the figures as JSON."""
-    parser = argparse.ArgumentParser(prog="python -m velo_core.device_fit")
-    parser.add_argument("keras_file", type=Path)
-    parser.add_argument("--representative", type=Path, required=True)
-    args = parser.parse_args(argv)
-    samples = np.load(args.representative, allow_pickle=False)
-    print(json.dumps(measure(args.keras_file, samples)))
+    keras_file, samples, preprocessing = export.parse_child_arguments(
+        "python -m velo_core.device_fit", argv
+    )
+    print(json.dumps(measure(keras_file, samples, preprocessing)))
     return 0
 
 

@@ -3,6 +3,7 @@ import pytest
 
 from velo_core import export
 from velo_core.config import TrainConfig
+from velo_core.deployable import Preprocessing
 from velo_core.models import import_keras
 from velo_core.training import train
 
@@ -68,6 +69,16 @@ def test_export_artifact_path_rejects_unknown_format(tmp_path):
         export.artifact_path(tmp_path, "job-1", "onnx")
 
 
+def test_export_artifact_path_marks_raw_inputs(tmp_path):
+    path = export.artifact_path(tmp_path, "job-1", "tflite-int8", inputs="raw")
+    assert path.name == "job-1.raw.int8.tflite"
+
+
+def test_export_artifact_path_rejects_unknown_inputs(tmp_path):
+    with pytest.raises(ValueError, match="inputs must be one of"):
+        export.artifact_path(tmp_path, "job-1", "tflite", inputs="scaled")
+
+
 def test_export_representative_sample_caps_rows():
     x = np.arange(1000, dtype=np.float32).reshape(500, 2)
     assert export.representative_sample(x, count=50).shape == (50, 2)
@@ -78,11 +89,40 @@ def test_export_int8_rejects_empty_sample(trained):
         export.to_tflite(trained.model, np.zeros((0, 30), np.float32))
 
 
-@pytest.mark.slow
-def test_export_in_subprocess_writes_tflite(trained, tmp_path):
-    keras_path = export.artifact_path(tmp_path, "job-2", "keras")
+@pytest.fixture(scope="module")
+def exported_in_child(trained, tmp_path_factory):
+    keras_path = export.artifact_path(
+        tmp_path_factory.mktemp("child"), "job-2", "keras"
+    )
     trained.model.save(keras_path)
     sample = export.representative_sample(trained.dataset.x_train)
-    paths = export.export_in_subprocess(keras_path, sample)
+    preprocessing = Preprocessing.from_dataset(trained.dataset)
+    return export.export_in_subprocess(keras_path, sample, preprocessing=preprocessing)
+
+
+@pytest.mark.slow
+def test_export_in_subprocess_writes_tflite(trained, exported_in_child):
+    paths = exported_in_child["standardised"]
     outputs = export.run_tflite(paths["tflite"], trained.dataset.x_val)
     np.testing.assert_allclose(outputs, keras_outputs(trained), atol=FLOAT32_ATOL)
+
+
+@pytest.mark.slow
+def test_export_in_subprocess_writes_raw_tflite(trained, exported_in_child):
+    preprocessing = Preprocessing.from_dataset(trained.dataset)
+    raw_x_val = preprocessing.raw_features(trained.dataset.x_val)
+    outputs = export.run_tflite(exported_in_child["raw"]["tflite"], raw_x_val)
+    np.testing.assert_allclose(outputs, keras_outputs(trained), atol=FLOAT32_ATOL)
+
+
+@pytest.mark.slow
+def test_export_in_subprocess_removes_its_inputs(exported_in_child):
+    directory = exported_in_child["raw"]["keras"].parent
+    assert sorted(path.name for path in directory.iterdir()) == [
+        "job-2.int8.tflite",
+        "job-2.keras",
+        "job-2.raw.int8.tflite",
+        "job-2.raw.keras",
+        "job-2.raw.tflite",
+        "job-2.tflite",
+    ]
