@@ -77,9 +77,13 @@ def preprocessing(dataset) -> dict[str, Any]:
 def device_fit(result, keras_path: Path, job_id: int) -> dict[str, Any]:
     """Measure the saved model's TFLite sizes and latency, or record why not.
 
+    The same child process writes the TFLite and raw-input files, so the export
+    after it (`worker.exports.export_artifacts`) starts no second TensorFlow.
+
     A failed conversion leaves the job succeeded; the figures then hold the reason.
     """
     from velo_core import device_fit as fit
+    from velo_core.deployable import Preprocessing
     from velo_core.export import representative_sample
 
     param_count = int(result.model.count_params())
@@ -87,7 +91,10 @@ def device_fit(result, keras_path: Path, job_id: int) -> dict[str, Any]:
         return {"param_count": param_count, "error": "the model file was not saved"}
     try:
         sample = representative_sample(result.dataset.x_train)
-        return fit.measure_in_subprocess(keras_path, sample)
+        preprocessing = Preprocessing.from_dataset(result.dataset)
+        return fit.measure_in_subprocess(
+            keras_path, sample, preprocessing=preprocessing
+        )
     except Exception as error:  # the job succeeded; only the device fit is missing
         reason = f"{error.__class__.__name__}: {error}"[:500]
         logger.warning("device fit failed: %s", reason, extra={"job_id": job_id})

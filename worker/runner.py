@@ -170,7 +170,7 @@ def _train(
         return "cancelled", None
     if settings.export_tflite:
         keras_path = settings.artifacts_dir / f"job-{attempt.job_id}.keras"
-        export_artifacts(keras_path, result.dataset.x_train, attempt.job_id)
+        export_artifacts(keras_path, result.dataset, attempt.job_id)
     return "succeeded", dict(result.final_metrics)
 
 

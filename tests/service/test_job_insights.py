@@ -88,7 +88,7 @@ def scripted_val_loss(monkeypatch) -> None:
     monkeypatch.setattr(training._Run, "_row", row_with_scripted_val_loss)
 
 
-def failing_conversion(keras_path, representative_x):
+def failing_conversion(keras_path, representative_x, **options):
     raise RuntimeError("TFLite converter failed on this model")
 
 
@@ -197,6 +197,15 @@ def test_device_fit_measured_on_host(finished):
     assert fit["tflite_int8_bytes"] > 0
     assert fit["latency_ms_median"] > 0
     assert "(" in fit["measured_on"]
+
+
+@slow
+def test_device_fit_writes_raw_files(finished):
+    job_id = finished["jobs"]["classifier"]["id"]
+    artifacts = finished["settings"].artifacts_dir
+    assert (artifacts / f"job-{job_id}.raw.keras").exists()
+    assert (artifacts / f"job-{job_id}.raw.tflite").exists()
+    assert (artifacts / f"job-{job_id}.raw.int8.tflite").exists()
 
 
 @slow
