@@ -1,4 +1,9 @@
-"""Route for a trained job's model file (.keras, TFLite, int8 TFLite) or statistics."""
+"""Route for a trained job's model file (.keras, TFLite, int8 TFLite) or statistics.
+
+Every model file has two variants: the default takes standardised features, the
+raw-input one (`inputs=raw`) takes raw features and returns class logits or targets
+in their own unit.
+"""
 
 from typing import Annotated, Literal
 
@@ -21,6 +26,13 @@ router = APIRouter(prefix="/jobs", tags=["jobs"], responses=COMMON_ERROR_RESPONS
 # "preprocessing" is not a model file, because its statistics are stored on the job.
 ExportFormat = Literal["keras", "tflite", "tflite-int8", "preprocessing"]
 PREPROCESSING = "preprocessing"
+ModelInputs = Literal["standardised", "raw"]
+INPUTS_DESCRIPTION = (
+    "`standardised` (default): the model takes `(x - feature_mean) / feature_std` "
+    "and a regression model returns standardised targets. `raw`: the model takes "
+    "the feature values as in the uploaded file and returns class logits, or "
+    "targets in their own unit. Ignored for `format=preprocessing`."
+)
 
 
 @router.get(
@@ -38,28 +50,48 @@ def download_model(
     caller: CallerDep,
     settings: Annotated[Settings, Depends(get_settings)],
     format: Annotated[ExportFormat, Query()] = "keras",
+    inputs: Annotated[ModelInputs, Query(description=INPUTS_DESCRIPTION)] = (
+        "standardised"
+    ),
 ) -> Response:
     """Return the trained model (Keras, TFLite float32 or int8) or its statistics.
 
-    The model takes standardised features: subtract the training split's mean and
-    divide by its standard deviation first (the model files do not include that).
-    `format=preprocessing` returns those statistics as a JSON file.
+    With `inputs=standardised` (the default) the model takes standardised
+    features: subtract the training split's mean and divide by its standard
+    deviation first; a regression model returns standardised targets, which
+    `target_mean + target_std * output` maps back. `format=preprocessing` returns
+    those statistics as a JSON file.
+
+    With `inputs=raw` the file holds the same model with that preprocessing
+    inside: it takes the raw feature values, as in the uploaded file, and returns
+    class logits, or regression targets in their own unit. Its int8 file is
+    calibrated on raw features and quantises all of them with one scale.
     """
     job = jobs.get_job(session, job_id, caller.scope)
     if format == PREPROCESSING:
         return _preprocessing_file(job)
-    path = export.artifact_path(settings.artifacts_dir, f"job-{job_id}", format)
+    stem = f"job-{job_id}"
+    path = export.artifact_path(settings.artifacts_dir, stem, format, inputs)
     if not path.exists():
         _check_succeeded(job)
-        raise ModelFileMissing(
-            f"job {job_id} has no {format} file: the export failed (the worker log "
-            "names the reason) or the worker ran with VELOTRAIN_EXPORT_TFLITE=false"
-        )
+        raise ModelFileMissing(_missing_file_reason(job_id, format, inputs))
     return FileResponse(
         path,
         media_type=export.MEDIA_TYPES[format],
         filename=path.name,
     )
+
+
+def _missing_file_reason(job_id: int, format: str, inputs: str) -> str:
+    causes = [
+        "the export failed (the worker log names the reason)",
+        "the worker ran with VELOTRAIN_EXPORT_TFLITE=false",
+    ]
+    variant = ""
+    if inputs == export.RAW:
+        variant = "raw-input "
+        causes.append("the job succeeded before the service exported raw-input files")
+    return f"job {job_id} has no {variant}{format} file: " + "; or ".join(causes)
 
 
 def _check_succeeded(job: Job) -> None:

@@ -40,15 +40,47 @@ def test_model_unknown_format_is_422(client):
     assert client.get(f"/jobs/{job['id']}/model?format=onnx").status_code == 422
 
 
-def test_model_missing_file_is_404(client, settings):
+def test_model_unknown_inputs_is_422(client):
+    job = client.post("/jobs", json={"dataset": "iris", "epochs": 2}).json()
+    response = client.get(f"/jobs/{job['id']}/model?inputs=bogus")
+    assert response.status_code == 422
+
+
+def succeeded_job(client, settings):
+    """Submit an iris job and mark it succeeded without training it."""
     job = client.post("/jobs", json={"dataset": "iris", "epochs": 2}).json()
     sessions = make_session_factory(make_engine(settings.resolved_database_url))
     with sessions() as session:
         session.get(Job, job["id"]).status = "succeeded"
         session.commit()
+    return job
+
+
+def test_model_missing_file_is_404(client, settings):
+    job = succeeded_job(client, settings)
     response = client.get(f"/jobs/{job['id']}/model?format=tflite")
     assert response.status_code == 404
     assert "no tflite file" in response.json()["detail"]
+
+
+def test_model_missing_raw_file_is_404(client, settings):
+    job = succeeded_job(client, settings)
+    settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
+    (settings.artifacts_dir / f"job-{job['id']}.tflite").write_bytes(b"tflite")
+    params = {"format": "tflite", "inputs": "raw"}
+    response = client.get(f"/jobs/{job['id']}/model", params=params)
+    assert response.status_code == 404
+    assert "no raw-input tflite file" in response.json()["detail"]
+
+
+def test_model_serves_raw_file(client, settings):
+    job = succeeded_job(client, settings)
+    settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
+    (settings.artifacts_dir / f"job-{job['id']}.raw.tflite").write_bytes(b"raw")
+    params = {"format": "tflite", "inputs": "raw"}
+    response = client.get(f"/jobs/{job['id']}/model", params=params)
+    assert response.status_code == 200
+    assert response.content == b"raw"
 
 
 @pytest.fixture
@@ -94,6 +126,34 @@ def test_export_formats_agree_with_keras(client, settings, trained_job, tmp_path
     int8 = export.run_tflite(files["tflite-int8"], x_val)
     agreement = np.mean(int8.argmax(axis=1) == expected.argmax(axis=1))
     assert agreement >= INT8_ARGMAX_AGREEMENT
+
+
+@pytest.mark.slow
+def test_raw_files_agree_with_standardised(client, settings, trained_job, tmp_path):
+    from velo_core.models import import_keras
+
+    job, dataset = trained_job
+    files = {}
+    for fmt in export.FORMATS:
+        params = {"format": fmt, "inputs": "raw"}
+        response = client.get(f"/jobs/{job['id']}/model", params=params)
+        assert response.status_code == 200
+        files[fmt] = tmp_path / f"raw-{fmt}"
+        files[fmt].write_bytes(response.content)
+    standardised = client.get(f"/jobs/{job['id']}/model", params={"format": "tflite"})
+    x_val = validation_split(settings, dataset).x_val
+    statistics = job["preprocessing"]
+    raw_x_val = x_val * statistics["feature_std"] + statistics["feature_mean"]
+    expected = export.run_tflite(standardised.content, x_val)
+    raw_outputs = export.run_tflite(files["tflite"], raw_x_val)
+    np.testing.assert_allclose(raw_outputs, expected, rtol=1e-4, atol=1e-5)
+    int8 = export.run_tflite(files["tflite-int8"], raw_x_val)
+    agreement = np.mean(int8.argmax(axis=1) == expected.argmax(axis=1))
+    assert agreement >= INT8_ARGMAX_AGREEMENT
+    keras_path = files["keras"].rename(tmp_path / "raw.keras")
+    model = import_keras().saving.load_model(keras_path, safe_mode=True)
+    keras_outputs = np.asarray(model(raw_x_val))
+    np.testing.assert_allclose(keras_outputs, expected, rtol=1e-4, atol=1e-5)
 
 
 def keras_upload(client, model, name="model.keras", tmp_path=None):
