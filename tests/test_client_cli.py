@@ -236,6 +236,18 @@ def test_download_preprocessing_json(api, settings, tmp_path, monkeypatch):
     assert '"feature_std"' in path.read_text()
 
 
+def test_cli_download_raw_inputs(api, settings, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    job = api.submit(dataset="iris", epochs=1)
+    finish(settings, job["id"], [0.5])
+    settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
+    (settings.artifacts_dir / f"job-{job['id']}.raw.tflite").write_bytes(b"raw")
+    command = ["download", str(job["id"]), "--format", "tflite", "--inputs", "raw"]
+    assert cli.main(command) == 0
+    assert (tmp_path / f"job-{job['id']}.raw.tflite").read_bytes() == b"raw"
+    assert f"job-{job['id']}.raw.tflite" in capsys.readouterr().out
+
+
 def test_cli_jobs_watch_replays_finished_job(api, settings, capsys):
     job = api.submit(dataset="iris", epochs=2)
     finish(settings, job["id"], [1.0, 0.5])

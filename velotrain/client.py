@@ -223,19 +223,28 @@ class VelotrainClient:
             return self._request("POST", "/models", files=files).json()
 
     def download_model(
-        self, job_id: int, fmt: str = "keras", destination: str | Path | None = None
+        self,
+        job_id: int,
+        fmt: str = "keras",
+        destination: str | Path | None = None,
+        inputs: str = "standardised",
     ) -> Path:
         """Save a trained model ("keras", "tflite", "tflite-int8") or its input
-        statistics ("preprocessing", JSON); return the path written."""
-        response = self._request("GET", f"/jobs/{job_id}/model", params={"format": fmt})
+        statistics ("preprocessing", JSON); return the path written.
+
+        `inputs="raw"` saves the model variant that takes raw features and returns
+        class logits or targets in their own unit (default file job-ID.raw.SUFFIX).
+        """
+        params = {"format": fmt, "inputs": inputs}
+        response = self._request("GET", f"/jobs/{job_id}/model", params=params)
         suffixes = {
             "keras": ".keras",
             "tflite": ".tflite",
             "tflite-int8": ".int8.tflite",
             "preprocessing": ".preprocessing.json",
         }
-        suffix = suffixes[fmt]
-        path = Path(destination or f"job-{job_id}{suffix}")
+        marker = ".raw" if inputs == "raw" and fmt != "preprocessing" else ""
+        path = Path(destination or f"job-{job_id}{marker}{suffixes[fmt]}")
         path.write_bytes(response.content)
         return path
 

@@ -53,6 +53,13 @@ def register(subparsers) -> None:
         choices=["keras", "tflite", "tflite-int8", "preprocessing"],
         help="Model file, or the input standardisation statistics as JSON",
     )
+    download.add_argument(
+        "--inputs",
+        default="standardised",
+        choices=["standardised", "raw"],
+        help="raw: a model that takes raw features and returns class logits or "
+        "targets in their own unit",
+    )
     download.add_argument("-o", "--output", type=Path, default=None)
     download.set_defaults(handler=run_download)
     _register_datasets(subparsers, common)
@@ -326,7 +333,9 @@ def plot_losses(runs: list[tuple[dict, list[dict]]], path: Path) -> None:
 @calling_api
 def run_download(args: argparse.Namespace) -> int:
     with make_client(args) as client:
-        path = client.download_model(args.job_id, args.format, args.output)
+        path = client.download_model(
+            args.job_id, args.format, args.output, inputs=args.inputs
+        )
     print(f"saved {path}")
     return 0
 
