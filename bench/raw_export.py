@@ -89,8 +89,11 @@ def raw_accuracy(result, preprocessing: Preprocessing, files: dict) -> dict:
         expected = preprocessing.target_mean + preprocessing.target_std * expected
     float32 = export.run_tflite(files[export.TFLITE], raw_x_val)
     difference = np.max(np.abs(float32 - expected)) / np.max(np.abs(expected))
-    row = {"float32_max_difference_over_max_output": float(difference)}
-    if preprocessing.is_regression:
+    row = {
+        "float32_max_difference_over_max_output": float(difference),
+        "raw_int8_kept": export.TFLITE_INT8 in files,
+    }
+    if preprocessing.is_regression or not row["raw_int8_kept"]:
         return row
     raw_int8 = export.run_tflite(files[export.TFLITE_INT8], raw_x_val)
     default_int8 = export.run_tflite(

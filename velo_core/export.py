@@ -46,6 +46,9 @@ INPUTS = (STANDARDISED, RAW)
 
 # Samples of the training split the int8 converter calibrates its ranges on.
 REPRESENTATIVE_SAMPLES = 200
+# A raw-input int8 file is kept only if it follows the raw float32 file this closely
+# on the representative rows (see `int8_agreement`).
+RAW_INT8_MIN_AGREEMENT = 0.95
 SUBPROCESS_TIMEOUT_SECONDS = 600
 
 
@@ -156,6 +159,9 @@ def export_raw_model(
 ) -> dict[str, Path]:
     """Writes the raw-input variant of `model` in every format; returns format -> path.
 
+    The int8 file is dropped, and `raw_int8_rejection_path` says why, when it
+    follows the float32 file on less than `RAW_INT8_MIN_AGREEMENT` of the rows.
+
     Args:
         model: the trained model, which takes standardised features.
         directory: where the files go, named `stem` with ".raw" before the suffix.
@@ -163,11 +169,54 @@ def export_raw_model(
             is calibrated on them mapped back to raw features.
         preprocessing: the training split's statistics.
     """
-    # TODO: the int8 input has one scale for all raw features, so features with a
-    # small range next to a large one lose precision (wine: 0.67 class agreement).
     raw_model = with_preprocessing(model, preprocessing)
     raw_x = preprocessing.raw_features(representative_x)
-    return export_model(raw_model, directory, stem, raw_x, inputs=RAW)
+    paths = export_model(raw_model, directory, stem, raw_x, inputs=RAW)
+    reason = _raw_int8_shortfall(paths, raw_x)
+    marker = raw_int8_rejection_path(directory, stem)
+    if reason is None:
+        marker.unlink(missing_ok=True)
+        return paths
+    paths.pop(TFLITE_INT8).unlink()
+    marker.write_text(reason)
+    return paths
+
+
+def raw_int8_rejection_path(directory: Path, stem: str) -> Path:
+    """Returns the file that says why the raw int8 file of `stem` was not kept."""
+    return Path(directory) / f"{stem}.raw.int8.rejected.txt"
+
+
+def int8_agreement(float32_file: Path, int8_file: Path, x: np.ndarray) -> float:
+    """Returns how closely the int8 file follows the float32 file on rows `x`.
+
+    For several outputs (class logits): the share of rows where both pick the same
+    class. For one output (regression): 1 - MSE / variance of the float32 outputs,
+    the R^2 of the int8 outputs against the float32 ones.
+    """
+    reference = run_tflite(float32_file, x)
+    quantised = run_tflite(int8_file, x)
+    if reference.shape[-1] > 1:
+        return float(np.mean(reference.argmax(-1) == quantised.argmax(-1)))
+    variance = float(np.var(reference))
+    error = float(np.mean((reference - quantised) ** 2))
+    return 1.0 - error / variance if variance > 0 else float(error == 0)
+
+
+def _raw_int8_shortfall(paths: dict[str, Path], raw_x: np.ndarray) -> str | None:
+    # The int8 input has one scale for all raw features, so a feature with a small
+    # range beside a large one (wine: hue up to 1.7, proline up to 1680) rounds to
+    # a few steps. Such a file is not kept.
+    agreement = int8_agreement(paths[TFLITE], paths[TFLITE_INT8], raw_x)
+    if agreement >= RAW_INT8_MIN_AGREEMENT:
+        return None
+    return (
+        f"the raw-input int8 file followed the float32 file on only "
+        f"{agreement:.1%} of {len(raw_x)} training rows (at least "
+        f"{RAW_INT8_MIN_AGREEMENT:.0%} needed), because its int8 input quantises "
+        "features of very different ranges with one scale. Use the raw-input "
+        "float32 file, or the default int8 file with standardisation on the device"
+    )
 
 
 def export_missing(
@@ -193,8 +242,18 @@ def export_missing(
     return written
 
 
+def is_exported(directory: Path, stem: str) -> bool:
+    """Returns whether every file of both input variants of `stem` is written.
+
+    A raw int8 file that was not kept counts as written: its reason file is.
+    """
+    return all(_existing_paths(directory, stem, inputs) for inputs in INPUTS)
+
+
 def _existing_paths(directory: Path, stem: str, inputs: str) -> dict[str, Path] | None:
     paths = {fmt: artifact_path(directory, stem, fmt, inputs) for fmt in FORMATS}
+    if inputs == RAW and raw_int8_rejection_path(directory, stem).exists():
+        del paths[TFLITE_INT8]
     return paths if all(path.exists() for path in paths.values()) else None
 
 

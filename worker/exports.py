@@ -23,12 +23,7 @@ def export_artifacts(keras_path: Path, dataset, job_id: int) -> None:
     from velo_core.deployable import Preprocessing
 
     stem = keras_path.name.removesuffix(".keras")
-    expected = [
-        export.artifact_path(keras_path.parent, stem, fmt, inputs)
-        for inputs in export.INPUTS
-        for fmt in export.FORMATS
-    ]
-    if not keras_path.exists() or all(path.exists() for path in expected):
+    if not keras_path.exists() or export.is_exported(keras_path.parent, stem):
         return
     started = time.perf_counter()
     try:

@@ -65,7 +65,9 @@ def download_model(
     With `inputs=raw` the file holds the same model with that preprocessing
     inside: it takes the raw feature values, as in the uploaded file, and returns
     class logits, or regression targets in their own unit. Its int8 file is
-    calibrated on raw features and quantises all of them with one scale.
+    calibrated on raw features and quantises all of them with one scale; when
+    that makes it follow the float32 file on under 95% of the training rows, it
+    is not kept, and the 404 says so.
     """
     job = jobs.get_job(session, job_id, caller.scope)
     if format == PREPROCESSING:
@@ -74,6 +76,12 @@ def download_model(
     path = export.artifact_path(settings.artifacts_dir, stem, format, inputs)
     if not path.exists():
         _check_succeeded(job)
+        rejected = export.raw_int8_rejection_path(settings.artifacts_dir, stem)
+        if inputs == export.RAW and format == "tflite-int8" and rejected.exists():
+            raise ModelFileMissing(
+                f"job {job_id} has no raw-input tflite-int8 file: "
+                f"{rejected.read_text().strip()}"
+            )
         raise ModelFileMissing(_missing_file_reason(job_id, format, inputs))
     return FileResponse(
         path,

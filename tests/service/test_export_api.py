@@ -73,6 +73,20 @@ def test_model_missing_raw_file_is_404(client, settings):
     assert "no raw-input tflite file" in response.json()["detail"]
 
 
+def test_model_rejected_raw_int8_is_404_with_reason(client, settings):
+    job = succeeded_job(client, settings)
+    settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
+    marker = export.raw_int8_rejection_path(settings.artifacts_dir, f"job-{job['id']}")
+    marker.write_text("it followed the float32 file on only 60.0% of rows")
+    params = {"format": "tflite-int8", "inputs": "raw"}
+    response = client.get(f"/jobs/{job['id']}/model", params=params)
+    assert response.status_code == 404
+    assert response.json()["detail"] == (
+        f"job {job['id']} has no raw-input tflite-int8 file: it followed the "
+        "float32 file on only 60.0% of rows"
+    )
+
+
 def test_model_serves_raw_file(client, settings):
     job = succeeded_job(client, settings)
     settings.artifacts_dir.mkdir(parents=True, exist_ok=True)

@@ -96,6 +96,49 @@ def test_raw_int8_picks_same_class(iris, iris_files):
     assert agreement >= RAW_INT8_ARGMAX_AGREEMENT
 
 
+def test_raw_int8_kept_when_it_follows_float32(iris_files, tmp_path):
+    assert "tflite-int8" in iris_files
+    directory = iris_files["tflite"].parent
+    assert not export.raw_int8_rejection_path(directory, "job-1").exists()
+
+
+@pytest.fixture(scope="module")
+def wine_files(tmp_path_factory):
+    setup = raw_setup(TrainConfig(dataset="wine", model="mlp", epochs=30))
+    directory = tmp_path_factory.mktemp("wine")
+    return directory, export_raw(setup, directory)
+
+
+def test_raw_int8_dropped_for_mixed_feature_ranges(wine_files):
+    # Wine's features span 0.1 (hue) to 1680 (proline); one int8 input scale
+    # measured 0.67 class agreement with the float32 file.
+    directory, files = wine_files
+    assert "tflite-int8" not in files
+    assert not (directory / "job-1.raw.int8.tflite").exists()
+    reason = export.raw_int8_rejection_path(directory, "job-1").read_text()
+    assert "at least 95% needed" in reason
+
+
+def test_export_missing_skips_rejected_raw_int8(wine_files, monkeypatch):
+    directory, _ = wine_files
+    for fmt in export.FORMATS:
+        export.artifact_path(directory, "job-1", fmt).touch()
+    monkeypatch.setattr(export, "export_model", pytest.fail)
+    monkeypatch.setattr(export, "export_raw_model", pytest.fail)
+    written = export.export_missing(None, directory, "job-1", None, object())
+    assert "tflite-int8" not in written["raw"]
+    assert export.is_exported(directory, "job-1")
+
+
+def test_int8_agreement_regression_is_r_squared(tmp_path, monkeypatch):
+    outputs = {
+        "a": np.array([[0.0], [1.0], [2.0], [3.0]]),
+        "b": np.array([[0.0], [1.0], [2.0], [4.0]]),
+    }
+    monkeypatch.setattr(export, "run_tflite", lambda path, _x: outputs[path])
+    assert export.int8_agreement("a", "b", None) == pytest.approx(1 - 0.25 / 1.25)
+
+
 def test_raw_files_are_named_raw(iris_files):
     names = sorted(path.name for path in iris_files.values())
     assert names == ["job-1.raw.int8.tflite", "job-1.raw.keras", "job-1.raw.tflite"]
