@@ -1,3 +1,4 @@
+import io
 import threading
 from argparse import Namespace
 
@@ -343,3 +344,18 @@ def test_cli_ctrl_c_exits_130(monkeypatch, capsys):
     monkeypatch.setattr(parser, "parse_args", lambda _argv: args)
     assert cli.main(["jobs", "watch", "1"]) == 130
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_progress_printer_pipe_prints_changes_once():
+    stream = io.StringIO()
+    printer = jobs_command.ProgressPrinter(stream)
+    queued = {"status": "queued", "progress": {"epochs_done": 0, "epochs_total": 2}}
+    running = {"status": "running", "progress": {"epochs_done": 1, "epochs_total": 2}}
+    for job in (queued, queued, running):
+        printer(job)
+    lines = stream.getvalue().splitlines()
+    assert "\r" not in stream.getvalue()
+    assert lines == [
+        jobs_command.progress_line(queued),
+        jobs_command.progress_line(running),
+    ]

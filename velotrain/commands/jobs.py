@@ -177,8 +177,9 @@ def run_submit(args: argparse.Namespace) -> int:
         print(f"job {job['id']} {job['status']}")
         if not args.wait:
             return 0
-        job = client.wait(job["id"], on_progress=_print_progress)
-    print(file=sys.stderr)
+        job = client.wait(job["id"], on_progress=ProgressPrinter(sys.stderr))
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
     print(final_line(job))
     return 0 if job["status"] == "succeeded" else 1
 
@@ -192,8 +193,20 @@ def progress_line(job: dict[str, Any]) -> str:
     return f"[{bar}] {done}/{total} epochs  {job['status']}"
 
 
-def _print_progress(job: dict[str, Any]) -> None:
-    print("\r" + progress_line(job), end="", file=sys.stderr, flush=True)
+class ProgressPrinter:
+    """Redraw one progress line on a terminal; elsewhere print each change once."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+        self._last: str | None = None
+
+    def __call__(self, job: dict[str, Any]) -> None:
+        line = progress_line(job)
+        if self._stream.isatty():
+            print("\r" + line, end="", file=self._stream, flush=True)
+        elif line != self._last:
+            print(line, file=self._stream, flush=True)
+        self._last = line
 
 
 def final_line(job: dict[str, Any]) -> str:
