@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from velo_core import export
+from velo_core import export, tflite_runtime
 from velo_core.config import TrainConfig
 from velo_core.deployable import Preprocessing
 from velo_core.training import train
@@ -87,7 +87,7 @@ def raw_accuracy(result, preprocessing: Preprocessing, files: dict) -> dict:
     expected = np.asarray(result.model(x_val))
     if preprocessing.is_regression:
         expected = preprocessing.target_mean + preprocessing.target_std * expected
-    float32 = export.run_tflite(files[export.TFLITE], raw_x_val)
+    float32 = tflite_runtime.run_tflite(files[export.TFLITE], raw_x_val)
     difference = np.max(np.abs(float32 - expected)) / np.max(np.abs(expected))
     row = {
         "float32_max_difference_over_max_output": float(difference),
@@ -95,8 +95,8 @@ def raw_accuracy(result, preprocessing: Preprocessing, files: dict) -> dict:
     }
     if preprocessing.is_regression or not row["raw_int8_kept"]:
         return row
-    raw_int8 = export.run_tflite(files[export.TFLITE_INT8], raw_x_val)
-    default_int8 = export.run_tflite(
+    raw_int8 = tflite_runtime.run_tflite(files[export.TFLITE_INT8], raw_x_val)
+    default_int8 = tflite_runtime.run_tflite(
         export.to_tflite(
             result.model, export.representative_sample(result.dataset.x_train)
         ),

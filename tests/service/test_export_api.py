@@ -7,7 +7,7 @@ import pytest
 from db.engine import make_engine, make_session_factory
 from db.models import Job
 from tests.service.test_datasets_api import blob_csv, upload
-from velo_core import export
+from velo_core import export, tflite_runtime
 from worker import runner
 
 # Share of validation samples where the int8 file must pick the Keras model's
@@ -135,9 +135,9 @@ def test_export_formats_agree_with_keras(client, settings, trained_job, tmp_path
     x_val = validation_split(settings, dataset).x_val
     expected = np.asarray(model(x_val))
     np.testing.assert_allclose(
-        export.run_tflite(files["tflite"], x_val), expected, atol=1e-4
+        tflite_runtime.run_tflite(files["tflite"], x_val), expected, atol=1e-4
     )
-    int8 = export.run_tflite(files["tflite-int8"], x_val)
+    int8 = tflite_runtime.run_tflite(files["tflite-int8"], x_val)
     agreement = np.mean(int8.argmax(axis=1) == expected.argmax(axis=1))
     assert agreement >= INT8_ARGMAX_AGREEMENT
 
@@ -158,10 +158,10 @@ def test_raw_files_agree_with_standardised(client, settings, trained_job, tmp_pa
     x_val = validation_split(settings, dataset).x_val
     statistics = job["preprocessing"]
     raw_x_val = x_val * statistics["feature_std"] + statistics["feature_mean"]
-    expected = export.run_tflite(standardised.content, x_val)
-    raw_outputs = export.run_tflite(files["tflite"], raw_x_val)
+    expected = tflite_runtime.run_tflite(standardised.content, x_val)
+    raw_outputs = tflite_runtime.run_tflite(files["tflite"], raw_x_val)
     np.testing.assert_allclose(raw_outputs, expected, rtol=1e-4, atol=1e-5)
-    int8 = export.run_tflite(files["tflite-int8"], raw_x_val)
+    int8 = tflite_runtime.run_tflite(files["tflite-int8"], raw_x_val)
     agreement = np.mean(int8.argmax(axis=1) == expected.argmax(axis=1))
     assert agreement >= INT8_ARGMAX_AGREEMENT
     keras_path = files["keras"].rename(tmp_path / "raw.keras")

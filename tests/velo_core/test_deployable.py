@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from velo_core import export
+from velo_core import export, tflite_runtime
 from velo_core.config import TrainConfig
 from velo_core.deployable import Preprocessing, with_preprocessing
 from velo_core.models import import_keras
@@ -79,19 +79,19 @@ def test_raw_keras_file_has_stock_layers_only(iris_files):
 
 def test_raw_tflite_classifier_matches_logits(iris, iris_files):
     _, _, raw_x_val, expected = iris
-    outputs = export.run_tflite(iris_files["tflite"], raw_x_val)
+    outputs = tflite_runtime.run_tflite(iris_files["tflite"], raw_x_val)
     np.testing.assert_allclose(outputs, expected, rtol=LOGITS_RTOL, atol=LOGITS_ATOL)
 
 
 def test_raw_tflite_regression_returns_target_units(diabetes, diabetes_files):
     _, _, raw_x_val, expected = diabetes
-    outputs = export.run_tflite(diabetes_files["tflite"], raw_x_val)
+    outputs = tflite_runtime.run_tflite(diabetes_files["tflite"], raw_x_val)
     np.testing.assert_allclose(outputs, expected, rtol=LOGITS_RTOL)
 
 
 def test_raw_int8_picks_same_class(iris, iris_files):
     _, _, raw_x_val, expected = iris
-    outputs = export.run_tflite(iris_files["tflite-int8"], raw_x_val)
+    outputs = tflite_runtime.run_tflite(iris_files["tflite-int8"], raw_x_val)
     agreement = np.mean(outputs.argmax(axis=1) == expected.argmax(axis=1))
     assert agreement >= RAW_INT8_ARGMAX_AGREEMENT
 
@@ -135,8 +135,10 @@ def test_int8_agreement_regression_is_r_squared(tmp_path, monkeypatch):
         "a": np.array([[0.0], [1.0], [2.0], [3.0]]),
         "b": np.array([[0.0], [1.0], [2.0], [4.0]]),
     }
-    monkeypatch.setattr(export, "run_tflite", lambda path, _x: outputs[path])
-    assert export.int8_agreement("a", "b", None) == pytest.approx(1 - 0.25 / 1.25)
+    monkeypatch.setattr(tflite_runtime, "run_tflite", lambda path, _x: outputs[path])
+    assert tflite_runtime.int8_agreement("a", "b", None) == pytest.approx(
+        1 - 0.25 / 1.25
+    )
 
 
 def test_raw_files_are_named_raw(iris_files):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from velo_core import export
+from velo_core import export, tflite_runtime
 from velo_core.config import TrainConfig
 from velo_core.deployable import Preprocessing
 from velo_core.models import import_keras
@@ -37,12 +37,12 @@ def test_export_writes_every_format(exported):
 
 
 def test_export_float32_matches_keras(trained, exported):
-    outputs = export.run_tflite(exported["tflite"], trained.dataset.x_val)
+    outputs = tflite_runtime.run_tflite(exported["tflite"], trained.dataset.x_val)
     np.testing.assert_allclose(outputs, keras_outputs(trained), atol=FLOAT32_ATOL)
 
 
 def test_export_int8_argmax_agrees(trained, exported):
-    outputs = export.run_tflite(exported["tflite-int8"], trained.dataset.x_val)
+    outputs = tflite_runtime.run_tflite(exported["tflite-int8"], trained.dataset.x_val)
     expected = keras_outputs(trained).argmax(axis=1)
     agreement = np.mean(outputs.argmax(axis=1) == expected)
     assert agreement >= INT8_ARGMAX_AGREEMENT
@@ -103,7 +103,7 @@ def exported_in_child(trained, tmp_path_factory):
 @pytest.mark.slow
 def test_export_in_subprocess_writes_tflite(trained, exported_in_child):
     paths = exported_in_child["standardised"]
-    outputs = export.run_tflite(paths["tflite"], trained.dataset.x_val)
+    outputs = tflite_runtime.run_tflite(paths["tflite"], trained.dataset.x_val)
     np.testing.assert_allclose(outputs, keras_outputs(trained), atol=FLOAT32_ATOL)
 
 
@@ -111,7 +111,7 @@ def test_export_in_subprocess_writes_tflite(trained, exported_in_child):
 def test_export_in_subprocess_writes_raw_tflite(trained, exported_in_child):
     preprocessing = Preprocessing.from_dataset(trained.dataset)
     raw_x_val = preprocessing.raw_features(trained.dataset.x_val)
-    outputs = export.run_tflite(exported_in_child["raw"]["tflite"], raw_x_val)
+    outputs = tflite_runtime.run_tflite(exported_in_child["raw"]["tflite"], raw_x_val)
     np.testing.assert_allclose(outputs, keras_outputs(trained), atol=FLOAT32_ATOL)
 
 
