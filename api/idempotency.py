@@ -26,9 +26,16 @@ class IdempotencyConflict(Exception):
     """An Idempotency-Key was reused with a different request body."""
 
 
-def request_fingerprint(request: BaseModel) -> str:
-    """Return the sha256 of the request with every default filled in."""
-    canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True)
+def request_fingerprint(request: BaseModel, default_device: str) -> str:
+    """Return the sha256 of the request with every default filled in.
+
+    A request without `device` counts as one naming `default_device`, the queue
+    the server sends it to.
+    """
+    fields = request.model_dump(mode="json")
+    if "device" in fields and fields["device"] is None:
+        fields["device"] = default_device
+    canonical = json.dumps(fields, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

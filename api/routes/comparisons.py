@@ -169,7 +169,7 @@ def create_comparison(
     comparison of the first request (200) and creates no jobs.
     """
     http_request.app.state.submit_limiter.check(caller.client_id)
-    fingerprint = request_fingerprint(request)
+    fingerprint = request_fingerprint(request, settings.job_queue)
     if idempotency_key is not None:
         earlier = earlier_comparison(
             session, caller.project, idempotency_key, fingerprint

@@ -91,7 +91,7 @@ def submit_job(
     )
     check_resource_limits(config, settings)
     time_limit = resolve_time_limit(request, settings.job_time_limit_seconds)
-    fingerprint = request_fingerprint(request)
+    fingerprint = request_fingerprint(request, settings.job_queue)
     key = (idempotency_key, fingerprint)
     if idempotency_key is not None:
         earlier = earlier_job(session, caller.project, idempotency_key, fingerprint)

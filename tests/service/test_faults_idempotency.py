@@ -41,6 +41,19 @@ def test_body_with_defaults_spelled_out_is_a_retry(client):
     assert second.json()["id"] == first.json()["id"]
 
 
+def test_default_device_spelled_out_is_a_retry(client):
+    first = submit(client, "retry-device", {"dataset": "iris"})
+    second = submit(client, "retry-device", {"dataset": "iris", "device": "cpu"})
+    assert second.status_code == 200
+    assert second.json()["id"] == first.json()["id"]
+
+
+def test_other_device_with_same_key_is_409(client):
+    submit(client, "retry-gpu", {"dataset": "iris"})
+    response = submit(client, "retry-gpu", {"dataset": "iris", "device": "gpu"})
+    assert response.status_code == 409
+
+
 def test_requests_without_key_are_not_deduplicated(client):
     client.post("/jobs", json=JOB)
     client.post("/jobs", json=JOB)
