@@ -3,15 +3,14 @@
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas import (
     Device,
     EpochRow,
     JobStatus,
     Progress,
-    check_batch_size_type,
-    check_device,
+    TrainingRequest,
 )
 from velo_core import catalog
 
@@ -21,7 +20,7 @@ SWEEP_LEARNING_RATES: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 5e-2)
 MAX_COMPARED_JOBS = 12
 
 
-class ComparisonCreate(BaseModel):
+class ComparisonCreate(TrainingRequest):
     """A comparison request: sweep fields (VeLO and Adam jobs) or job_ids alone."""
 
     model_config = ConfigDict(
@@ -58,16 +57,6 @@ class ComparisonCreate(BaseModel):
         description="Queue of every job of the sweep, cpu or gpu. "
         "Default: the server's job_queue",
     )
-
-    @field_validator("batch_size", mode="before")
-    @classmethod
-    def _batch_size_is_full_or_integer(cls, value: object) -> object:
-        return check_batch_size_type(value)
-
-    @field_validator("device", mode="before")
-    @classmethod
-    def _device_is_known(cls, value: object) -> object:
-        return check_device(value)
 
 
 class ComparisonRunPublic(BaseModel):

@@ -26,7 +26,22 @@ JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 Device = Literal["cpu", "gpu"]
 
 
-class JobCreate(BaseModel):
+class TrainingRequest(BaseModel):
+    """Base of the requests that start training: checks batch_size and device."""
+
+    # Subclasses declare both fields; the checks run on the values as sent.
+    @field_validator("batch_size", mode="before", check_fields=False)
+    @classmethod
+    def _batch_size_is_full_or_integer(cls, value: object) -> object:
+        return check_batch_size_type(value)
+
+    @field_validator("device", mode="before", check_fields=False)
+    @classmethod
+    def _device_is_known(cls, value: object) -> object:
+        return check_device(value)
+
+
+class JobCreate(TrainingRequest):
     """A training request; omitted fields take the defaults shown."""
 
     # Strict: true is not an epoch count and "32" is not a batch size.
@@ -85,16 +100,6 @@ class JobCreate(BaseModel):
         description="Queue of the workers that train the job, cpu or gpu. "
         "Default: the server's job_queue",
     )
-
-    @field_validator("batch_size", mode="before")
-    @classmethod
-    def _batch_size_is_full_or_integer(cls, value: object) -> object:
-        return check_batch_size_type(value)
-
-    @field_validator("device", mode="before")
-    @classmethod
-    def _device_is_known(cls, value: object) -> object:
-        return check_device(value)
 
 
 def check_batch_size_type(value: object) -> object:
