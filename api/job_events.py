@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 # How long a browser waits before reconnecting after the connection drops.
 RECONNECT_MILLISECONDS = 3000
+# Attempts and epochs are 32-bit integer columns in PostgreSQL.
+MAX_EVENT_NUMBER = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -58,9 +60,6 @@ def read_snapshot(
             .order_by(EpochRecord.epoch)
         ).all()
         return JobSnapshot(job, [EpochRow.model_validate(row) for row in rows])
-
-
-MAX_EVENT_NUMBER = 2**31 - 1
 
 
 def parse_event_id(value: str) -> tuple[int | None, int]:

@@ -4,9 +4,10 @@ For each dataset, trains the mlp preset (conv for digits) and saves it as the
 worker does. Times the worker's export child on fresh copies twice: with the default
 files only, then with the default and raw-input files (one child, one TensorFlow
 start). It then compares the raw-input files on raw validation features with the
-trained model on standardised ones: largest output difference of the float32 file
-over the largest output, and the share of rows where each int8 file (raw-input and
-default) picks the model's class.
+trained model on standardised ones. For the float32 file it prints the largest output
+difference divided by the largest output. For each int8 file (raw-input and default)
+it prints the share of rows where that file picks the model's class, unless the export
+rejected the raw int8 file (`raw_int8_kept` false).
 
 Usage: python bench/raw_export.py [--datasets iris wine diabetes digits] [--repeats 2]
 """

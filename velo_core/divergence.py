@@ -14,7 +14,7 @@ BLOW_UP_FACTOR = 1e6
 
 
 class TrainingDiverged(RuntimeError):
-    """Raised when a loss becomes NaN, infinite or blows up; names the epoch."""
+    """Error raised when a loss is NaN, infinite or blows up, naming the epoch."""
 
     def __init__(self, epoch: int, detail: str | None = None):
         message = f"diverged at epoch {epoch}"

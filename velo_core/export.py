@@ -159,8 +159,9 @@ def export_raw_model(
 ) -> dict[str, Path]:
     """Writes the raw-input variant of `model` in every format; returns format -> path.
 
-    The int8 file is dropped, and `raw_int8_rejection_path` says why, when it
-    follows the float32 file on less than `RAW_INT8_MIN_AGREEMENT` of the rows.
+    When the int8 file agrees with the float32 file on less than
+    `RAW_INT8_MIN_AGREEMENT` of the rows, it is deleted and
+    `raw_int8_rejection_path` contains the reason.
 
     Args:
         model: the trained model, which takes standardised features.
@@ -183,7 +184,7 @@ def export_raw_model(
 
 
 def raw_int8_rejection_path(directory: Path, stem: str) -> Path:
-    """Returns the file that says why the raw int8 file of `stem` was not kept."""
+    """Returns the path of the reason file for a rejected raw int8 file of `stem`."""
     return Path(directory) / f"{stem}.raw.int8.rejected.txt"
 
 

@@ -92,8 +92,8 @@ def due_for_redelivery(
 ) -> bool:
     """Decide whether the sent task of a queued job was lost and must be sent again.
 
-    `depths` contains the messages waiting per queue. It is None when the broker did
-    not answer, and then nothing is sent.
+    `depths` contains the number of messages waiting per queue. It is None when the
+    broker could not be reached, and then nothing is sent.
     """
     if job.enqueued_at is None or depths is None:
         return False

@@ -1,5 +1,6 @@
 """Routes for comparisons: VeLO against an Adam learning-rate sweep, or chosen jobs."""
 
+import logging
 from typing import Annotated
 
 from celery import Celery
@@ -29,6 +30,8 @@ from api.schemas import ErrorDetail, JobConfig, JobCreate
 from db import comparisons, jobs
 from db.models import Comparison
 from velotrain.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(
     prefix="/comparisons", tags=["comparisons"], responses=COMMON_ERROR_RESPONSES
@@ -190,6 +193,13 @@ def create_comparison(
         )
         if earlier is None:
             raise
+        logger.info(
+            "comparison %s was stored first by a concurrent request with "
+            "Idempotency-Key %r",
+            earlier.id,
+            idempotency_key,
+            extra={"comparison_id": earlier.id, "project": caller.project},
+        )
         response.status_code = 200
         return _read(session, earlier.id, caller.scope)
     if comparison.kind == comparisons.SWEEP:

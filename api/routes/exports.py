@@ -65,9 +65,9 @@ def download_model(
     With `inputs=raw` the file holds the same model with that preprocessing
     inside: it takes the raw feature values, as in the uploaded file, and returns
     class logits, or regression targets in their own unit. Its int8 file is
-    calibrated on raw features and quantises all of them with one scale; when
-    that makes it follow the float32 file on under 95% of the training rows, it
-    is not kept, and the 404 says so.
+    calibrated on raw features and quantises all of them with one scale. If it
+    then agrees with the float32 file on under 95% of the calibration rows, it
+    is not kept, and the 404 gives the reason.
     """
     job = jobs.get_job(session, job_id, caller.scope)
     if format == PREPROCESSING:

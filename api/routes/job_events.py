@@ -32,7 +32,8 @@ EpochNumber = Annotated[int, Query(ge=0, le=2**31 - 1)]
         **NOT_FOUND,
         200: {
             "content": {"text/event-stream": {}},
-            "description": "Events `status`, `epoch` (with `id: <epoch>`) and `end`",
+            "description": "Events `status`, `epoch` (with `id: <attempt>:<epoch>`) "
+            "and `end`",
         },
     },
 )

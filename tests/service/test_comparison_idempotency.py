@@ -60,7 +60,7 @@ def test_job_and_comparison_keys_are_separate(client):
 
 
 def test_lost_race_returns_winner(client, monkeypatch):
-    # The first check sees no comparison; the insert then meets the winner's key.
+    # The first lookup finds no comparison, so the insert fails on the winner's key.
     winner = create(client, "race")
     checks = []
 

@@ -156,7 +156,7 @@ function lossChart(epochs, total, emptyText) {
   ], { title: "Loss per epoch", xLabel: "epoch", yLabel: "loss", xMax: total, emptyText });
 }
 
-// What an empty chart says: a job that ended without a finished epoch has none to come.
+// Text of an empty chart. A job that ended without a finished epoch gets no more epochs.
 function emptyChartText(job) {
   if (!TERMINAL.includes(job.status)) return undefined;
   return job.status === "failed"
