@@ -102,8 +102,10 @@ def run_worker(args: argparse.Namespace) -> int:
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     os.environ.setdefault("KERAS_BACKEND", "jax")
     import worker.tasks  # noqa: F401  (registers the task)
-    from worker.celery_app import app
+    from worker.celery_app import app, declare_queues
 
+    queues = (args.queue or settings.worker_queue).split(",")
+    declare_queues(app, queues)
     app.worker_main(worker_argv(settings, args.queue, args.name))
     return 0
 
